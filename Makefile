@@ -1,0 +1,64 @@
+# The two commands: `make demo` runs the city on this machine, `make test` passes the tests.
+# Both install what they need: Debian packages (as root, with apt), then .venv/ with pip.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_MAJOR := 15
+APT_PACKAGES := postgresql-$(PG_MAJOR)-postgis-3 postgresql-$(PG_MAJOR)-pgrouting redis-server \
+	mosquitto mosquitto-clients
+
+.PHONY: demo test install system-deps venv lint format stack-down clean help
+
+help:
+	@echo "make demo   - install, start the private stack, migrate, seed Adlershof, run the services"
+	@echo "make test   - install, then run lint and the whole test suite on a private stack"
+	@echo "make lint   - ruff check and format check"
+	@echo "make clean  - stop the stack and remove .venv/ and .stack*/"
+
+demo: install
+	$(BIN)/smartcity demo
+
+test: install lint
+	$(BIN)/pytest
+
+install: system-deps venv
+
+# Installs only what is missing, and only as root on Debian; otherwise names the package.
+system-deps:
+	@missing=""; \
+	[ -f /usr/share/postgresql/$(PG_MAJOR)/extension/postgis.control ] || missing="$$missing postgresql-$(PG_MAJOR)-postgis-3"; \
+	[ -f /usr/share/postgresql/$(PG_MAJOR)/extension/pgrouting.control ] || missing="$$missing postgresql-$(PG_MAJOR)-pgrouting"; \
+	command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
+	[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
+	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+stack-down:
+	-$(BIN)/smartcity stack down
+
+clean: stack-down
+	rm -rf $(VENV) .stack .stack-test

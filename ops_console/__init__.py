@@ -1,0 +1,1 @@
+"""The control-room console (Dash). Arrives with the console issue."""

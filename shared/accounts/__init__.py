@@ -1,0 +1,1 @@
+"""Staff users, citizens and API clients."""

@@ -1,0 +1,274 @@
+"""The `smartcity` command: stack, db, seed and demo. Later issues add worker, bridge, console..."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import click
+
+from shared.config import project_root, stack_dir
+
+
+def _say(msg: str) -> None:
+    click.echo(f"  {msg}", err=True)
+
+
+def _fail(msg: str) -> None:
+    click.secho(f"error: {msg}", fg="red", err=True)
+    sys.exit(1)
+
+
+def _export_stack_env() -> None:
+    """Make `.stack/env` visible to this process, so later steps find the servers just started."""
+    from shared.config import get_settings
+
+    env_file = stack_dir() / "env"
+    if env_file.is_file():
+        for line in env_file.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key and key not in os.environ:
+                os.environ[key] = value
+    get_settings.cache_clear()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """smartcity: the city operations platform."""
+
+
+# --------------------------------------------------------------------------------------------
+# stack
+
+
+@main.group()
+def stack() -> None:
+    """The private local servers (PostgreSQL+PostGIS+pgRouting, Redis, Mosquitto) in .stack/."""
+
+
+@stack.command("up")
+def stack_up() -> None:
+    """Start the stack on free ports and write .stack/env. Safe to run twice.
+
+    Example: smartcity stack up
+    """
+    from shared.stack import LocalStack, StackError
+
+    t0 = time.monotonic()
+    try:
+        state = LocalStack(stack_dir()).up(progress=_say)
+    except StackError as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"stack up in {time.monotonic() - t0:.1f}s; environment in {stack_dir() / 'env'}:")
+    for key, value in state.env().items():
+        click.echo(f"  {key}={value}")
+
+
+@stack.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def stack_status(as_json: bool) -> None:
+    """Show each server's port, pid and whether it runs. Exit 1 if any is down.
+
+    Example: smartcity stack status
+    """
+    from shared.stack import LocalStack
+
+    status = LocalStack(stack_dir()).status()
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+    elif not status:
+        click.echo(f"no stack in {stack_dir()}: run `smartcity stack up`")
+    else:
+        for name, info in status.items():
+            state = "running" if info["running"] else "stopped"
+            click.echo(f"{name:<10} {state:<8} port {info['port']:<6} pid {info['pid']}")
+    if not status or not all(i["running"] for i in status.values()):
+        sys.exit(1)
+
+
+@stack.command("down")
+@click.option("--purge", is_flag=True, help="Also delete the stack's data (databases, logs).")
+def stack_down(purge: bool) -> None:
+    """Stop exactly the servers `stack up` started; leave no process or port behind.
+
+    Example: smartcity stack down --purge
+    """
+    from shared.stack import LocalStack, StackError
+
+    try:
+        LocalStack(stack_dir()).down(purge=purge, progress=_say)
+    except StackError as exc:
+        _fail(str(exc))
+    click.echo("stack down" + (" and purged" if purge else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# db
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic) and observation partitions."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to REVISION (default: head) and create partitions ahead.
+
+    Example: smartcity db upgrade
+    """
+    _export_stack_env()
+    from shared.config import get_settings
+    from shared.db import session_scope
+    from shared.migrations.runner import upgrade
+    from shared.sensing.service import ensure_partitions_around_now
+
+    upgrade(revision=revision)
+    if revision == "head":
+        with session_scope() as session:
+            n = ensure_partitions_around_now(
+                session=session, ahead_days=get_settings().partitions_ahead_days
+            )
+        click.echo(f"database at head; {n} new observation partition(s)")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="base")
+@click.confirmation_option(prompt="This drops tables and their data. Continue?")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (default: base, i.e. empty).
+
+    Example: smartcity db downgrade base --yes
+    """
+    _export_stack_env()
+    from shared.migrations.runner import downgrade
+
+    downgrade(revision=revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's current migration revision.
+
+    Example: smartcity db current
+    """
+    _export_stack_env()
+    from shared.migrations.runner import current
+
+    current()
+
+
+@db.command("partitions")
+@click.option("--ahead", default=None, type=int, help="Days ahead (default: settings).")
+@click.option("--back", default=1, show_default=True, type=int, help="Days back from today.")
+def db_partitions(ahead: int | None, back: int) -> None:
+    """Create missing daily observation partitions and list them.
+
+    Example: smartcity db partitions --ahead 14 --back 30
+    """
+    _export_stack_env()
+    from shared.config import get_settings
+    from shared.db import session_scope
+    from shared.sensing.service import ensure_partitions_around_now, list_observation_partitions
+
+    days = ahead if ahead is not None else get_settings().partitions_ahead_days
+    with session_scope() as session:
+        n = ensure_partitions_around_now(session=session, ahead_days=days, back_days=back)
+        names = list_observation_partitions(session=session)
+    click.echo(f"{n} created; {len(names)} partitions: {names[0]} .. {names[-1]}")
+
+
+# --------------------------------------------------------------------------------------------
+# seed
+
+
+@main.group()
+def seed() -> None:
+    """Load data into the database."""
+
+
+def _print_seed_report(report: object) -> None:
+    from shared.seed.demo import OSM_ATTRIBUTION, SeedReport
+
+    assert isinstance(report, SeedReport)
+    if report.already_seeded:
+        click.echo("demo city already seeded (credentials were printed when it was created;")
+        click.echo("  run `smartcity seed demo --reset` to recreate it with new ones)")
+    click.echo("demo city (Berlin-Adlershof):")
+    for key, value in report.counts.items():
+        click.echo(f"  {key.replace('_', ' '):<26} {value}")
+    click.echo(f"  {OSM_ATTRIBUTION}")
+    if report.staff_credentials:
+        click.echo("staff accounts (shown once, store them now):")
+        for username, password, role in report.staff_credentials:
+            click.echo(f"  {role:<11} user {username:<11} password {password}")
+        click.echo(f"Open311 API key (shown once): {report.api_key}")
+
+
+@seed.command("demo")
+@click.option("--reset", is_flag=True, help="Delete the demo city and seed it again.")
+def seed_demo_cmd(reset: bool) -> None:
+    """Import Berlin-Adlershof's roads (OSM via SUMO), draw districts, add sensors and users.
+
+    Example: smartcity seed demo
+    """
+    _export_stack_env()
+    from shared.db import session_scope
+    from shared.seed.demo import seed_demo
+
+    t0 = time.monotonic()
+    with session_scope() as session:
+        report = seed_demo(session=session, reset=reset, progress=_say)
+    _print_seed_report(report)
+    click.echo(f"seeded in {time.monotonic() - t0:.1f}s")
+
+
+# --------------------------------------------------------------------------------------------
+# demo
+
+
+@main.command("demo")
+def demo() -> None:
+    """Bring up the whole city on this machine: stack, schema, seed, then every service.
+
+    Example: smartcity demo
+    """
+    from shared.stack import LocalStack, StackError
+
+    click.echo("1/3 starting the private stack")
+    try:
+        state = LocalStack(stack_dir()).up(progress=_say)
+    except StackError as exc:
+        _fail(str(exc))
+        return
+    _export_stack_env()
+    click.echo("2/3 migrating the database")
+    from shared.db import session_scope
+    from shared.migrations.runner import upgrade
+    from shared.seed.demo import seed_demo
+    from shared.sensing.service import ensure_partitions_around_now
+
+    upgrade()
+    with session_scope() as session:
+        ensure_partitions_around_now(session=session, ahead_days=7)
+    click.echo("3/3 seeding the demo city")
+    with session_scope() as session:
+        report = seed_demo(session=session, progress=_say)
+    _print_seed_report(report)
+    click.echo("")
+    click.echo("the city is up:")
+    click.echo(f"  PostgreSQL/PostGIS  {state.database_url}")
+    click.echo(f"  Redis               {state.redis_url}")
+    click.echo(f"  MQTT (Mosquitto)    {state.mqtt_url}")
+    click.echo(f"  environment file    {stack_dir() / 'env'}")
+    click.echo("services: none yet (the console, API, bridge and worker arrive with their issues)")
+    click.echo(f"stop everything with: smartcity stack down   (from {project_root()})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Engine, sessions and the declarative Base shared by every domain package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import lru_cache
+
+from sqlalchemy import DateTime, MetaData, create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from shared.config import get_settings
+
+# Deterministic constraint names, so that Alembic can drop and alter what it created.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every ORM model."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every timestamp is an instant (timestamptz); naive datetimes would be ambiguous across DST.
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+def normalise_url(url: str) -> str:
+    """Return the URL with the psycopg 3 driver named (plain postgresql:// means psycopg2)."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgres://")
+    return url
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """Return one pooled engine per database URL."""
+    return create_engine(normalise_url(url), pool_pre_ping=True, future=True)
+
+
+def get_engine() -> Engine:
+    """Return the engine for the configured DATABASE_URL."""
+    return engine_for(get_settings().require_database_url())
+
+
+def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
+    """Return a session factory bound to `engine` (default: the configured one)."""
+    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """Yield a session that commits on success and rolls back on error."""
+    session = session_factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,1 @@
+"""Jurisdictions and their districts."""

@@ -1,0 +1,1 @@
+"""Environmental indices: air quality (US EPA AQI), heat index and noise bands."""

@@ -1,0 +1,33 @@
+"""Import every ORM model so that the metadata is complete (Alembic, tests, scripts)."""
+
+from shared.accounts.models import ApiClient, Citizen, StaffUser
+from shared.districts.models import District, Jurisdiction
+from shared.roads.models import Intersection, RoadSegment
+from shared.sensing.models import (
+    Datastream,
+    FeatureOfInterest,
+    HistoricalLocation,
+    Location,
+    Observation,
+    ObservedProperty,
+    Sensor,
+    Thing,
+)
+
+__all__ = [
+    "ApiClient",
+    "Citizen",
+    "Datastream",
+    "District",
+    "FeatureOfInterest",
+    "HistoricalLocation",
+    "Intersection",
+    "Jurisdiction",
+    "Location",
+    "Observation",
+    "ObservedProperty",
+    "RoadSegment",
+    "Sensor",
+    "StaffUser",
+    "Thing",
+]

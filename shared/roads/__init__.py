@@ -1,0 +1,1 @@
+"""The road network: intersections and directed road segments, routable with pgRouting."""

@@ -1,0 +1,1 @@
+"""Traffic measures derived from detector and probe data."""

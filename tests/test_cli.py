@@ -1,0 +1,49 @@
+"""The `smartcity` command: help for every sub-command and the db commands on the test stack."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from shared.cli import main
+from shared.stack import StackState
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["stack"],
+        ["db"],
+        ["seed"],
+        ["stack", "up"],
+        ["db", "upgrade"],
+        ["seed", "demo"],
+        ["demo"],
+    ],
+)
+def test_every_command_has_help_with_an_example(args: list[str]) -> None:
+    result = CliRunner().invoke(main, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    if args and args[-1] not in ("stack", "db", "seed"):
+        assert "Example: smartcity" in result.output
+
+
+def test_db_partitions_and_seed_report(engine, stack: StackState) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    result = runner.invoke(main, ["db", "partitions", "--ahead", "9", "--back", "0"])
+    assert result.exit_code == 0, result.output
+    assert "partitions: observation_p" in result.output
+
+    result = runner.invoke(main, ["seed", "demo"])
+    assert result.exit_code == 0, result.output
+    assert "already seeded" in result.output
+    assert "OpenStreetMap contributors" in result.output
+    assert "password" not in result.output.split("already seeded")[1]
+
+
+def test_stack_status_without_a_stack_says_what_to_do(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SMARTCITY_STACK_DIR", str(tmp_path / "none"))
+    result = CliRunner().invoke(main, ["stack", "status"])
+    assert result.exit_code == 1
+    assert "smartcity stack up" in result.output

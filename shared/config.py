@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # Raw observations older than this are dropped by partition (roll-ups stay for 10 years).
     raw_retention_days: int = Field(default=90, ge=1, validation_alias="RAW_RETENTION_DAYS")
     partitions_ahead_days: int = Field(default=7, ge=1, validation_alias="PARTITIONS_AHEAD_DAYS")
+    # Redis redelivers an unacknowledged task after this long (a worker that died mid-batch).
+    ingest_visibility_timeout_s: int = Field(
+        default=60, ge=1, validation_alias="INGEST_VISIBILITY_TIMEOUT_S"
+    )
     # No tile server by default: an air-gapped control room must not leak requests.
     tile_url: str | None = Field(default=None, validation_alias="TILE_URL")
 

@@ -31,3 +31,21 @@ __all__ = [
     "StaffUser",
     "Thing",
 ]
+
+from shared.alerts.models import Alert, AlertEvent, AlertRule
+from shared.sensing.models import (
+    DatastreamLatest,
+    DeadLetter,
+    ObservationDaily,
+    ObservationHourly,
+)
+
+__all__ += [
+    "Alert",
+    "AlertEvent",
+    "AlertRule",
+    "DatastreamLatest",
+    "DeadLetter",
+    "ObservationDaily",
+    "ObservationHourly",
+]

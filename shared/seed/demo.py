@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 from shared.accounts.models import Role
 from shared.accounts.schemas import StaffUserCreate
 from shared.accounts.service import create_api_client, create_staff_user
+from shared.alerts.models import AlertRule
+from shared.alerts.service import ensure_default_rules
 from shared.districts.models import District, Jurisdiction
 from shared.geo import to_db
 from shared.roads.models import Intersection, RoadSegment
@@ -93,7 +95,8 @@ def reset_demo(*, session: Session) -> None:
         text(
             "TRUNCATE thing_location, historical_location_location, historical_location, "
             "datastream, location, feature_of_interest, thing, sensor, observed_property, "
-            "road_segment, intersection, district, jurisdiction, staff_user, api_client "
+            "road_segment, intersection, district, jurisdiction, staff_user, api_client, "
+            "alert_event, alert, alert_rule, datastream_latest, dead_letter "
             "RESTART IDENTITY CASCADE"
         )
     )
@@ -145,6 +148,9 @@ def seed_demo(
         node_ids=node_ids,
     )
 
+    progress("creating the default alert rules")
+    ensure_default_rules(session=session)
+
     progress("creating staff users and the Open311 API client")
     report = SeedReport()
     for role in Role:
@@ -177,6 +183,7 @@ def count_rows(*, session: Session) -> dict[str, int]:
         "districts": session.scalar(select(func.count()).select_from(District)) or 0,
         "sensors": session.scalar(select(func.count()).select_from(Thing)) or 0,
         "datastreams": session.scalar(select(func.count()).select_from(Datastream)) or 0,
+        "alert_rules": session.scalar(select(func.count()).select_from(AlertRule)) or 0,
     }
 
 

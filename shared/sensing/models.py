@@ -13,6 +13,7 @@ from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Enum,
@@ -194,3 +195,59 @@ class Observation(Base):
     datastream_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     phenomenon_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     result: Mapped[float] = mapped_column(Float)
+
+
+class DatastreamLatest(Base):
+    """The newest reading of each datastream, kept by the ingest worker in the batch transaction."""
+
+    __tablename__ = "datastream_latest"
+
+    datastream_id: Mapped[int] = mapped_column(
+        ForeignKey("datastream.id", ondelete="CASCADE"), primary_key=True
+    )
+    phenomenon_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    result: Mapped[float] = mapped_column(Float)
+    # When the worker stored it: the stale-sensor rule compares against the wall clock.
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeadLetter(Base):
+    """A refused reading or message, with its raw payload and a specific reason."""
+
+    __tablename__ = "dead_letter"
+    # (batch_id, seq) makes a redelivered batch write its dead letters only once.
+    __table_args__ = (UniqueConstraint("batch_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    reason: Mapped[str] = mapped_column(String(32), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    topic: Mapped[str] = mapped_column(Text, default="")
+    sensor_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    metric: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text, default="")
+
+
+class _Rollup:
+    """Columns shared by the hourly and daily aggregates (mean = total / count)."""
+
+    datastream_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+
+
+class ObservationHourly(_Rollup, Base):
+    """Hourly roll-up (UTC hours), kept for 10 years."""
+
+    __tablename__ = "observation_hourly"
+
+
+class ObservationDaily(_Rollup, Base):
+    """Daily roll-up (UTC days), kept for 10 years."""
+
+    __tablename__ = "observation_daily"

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from shared.districts.models import District
 from shared.geo import SRID
 from shared.sensing.models import Location, SensorType, Thing, thing_location
+from shared.sensing.schemas import DatastreamKey
 
 
 def ensure_observation_partitions(*, session: Session, first_day: date, last_day: date) -> int:
@@ -76,3 +77,89 @@ def things_near(
         .order_by(dist)
     )
     return [(row[0], float(row[1])) for row in session.execute(stmt)]
+
+
+def load_datastream_keys(*, session: Session) -> list[DatastreamKey]:
+    """Return every datastream with its thing, metric, district and valid range."""
+    rows = session.execute(
+        text(
+            "SELECT d.id, t.id, t.code, op.code, d.sensor_type, t.district_id, "
+            "coalesce(di.code, ''), d.unit_symbol, d.valid_min, d.valid_max, "
+            "ST_X(l.geom), ST_Y(l.geom) "
+            "FROM datastream d JOIN thing t ON t.id = d.thing_id "
+            "JOIN observed_property op ON op.id = d.observed_property_id "
+            "LEFT JOIN district di ON di.id = t.district_id "
+            "LEFT JOIN LATERAL (SELECT loc.geom FROM thing_location tl "
+            "  JOIN location loc ON loc.id = tl.location_id WHERE tl.thing_id = t.id "
+            "  ORDER BY loc.id LIMIT 1) l ON true"
+        )
+    )
+    return [
+        DatastreamKey(
+            datastream_id=r[0],
+            thing_id=r[1],
+            thing_code=r[2],
+            metric=r[3],
+            sensor_type=SensorType(r[4]),
+            district_id=r[5],
+            district_code=r[6],
+            unit_symbol=r[7],
+            valid_min=r[8],
+            valid_max=r[9],
+            lon=float(r[10] or 0.0),
+            lat=float(r[11] or 0.0),
+        )
+        for r in rows
+    ]
+
+
+# Roll-ups are cut in UTC so that partitions, hours and days line up; local-day reports are
+# computed from hourly rows.
+_ROLLUP_HOURLY = text(
+    "INSERT INTO observation_hourly (datastream_id, bucket, count, total, min, max) "
+    "SELECT datastream_id, date_trunc('hour', phenomenon_time, 'UTC'), count(*), sum(result),"
+    " min(result), max(result) FROM observation "
+    "WHERE phenomenon_time >= :since GROUP BY 1, 2 "
+    "ON CONFLICT (datastream_id, bucket) DO UPDATE SET count = EXCLUDED.count,"
+    " total = EXCLUDED.total, min = EXCLUDED.min, max = EXCLUDED.max"
+)
+_ROLLUP_DAILY = text(
+    "INSERT INTO observation_daily (datastream_id, bucket, count, total, min, max) "
+    "SELECT datastream_id, date_trunc('day', bucket, 'UTC'), sum(count), sum(total),"
+    " min(min), max(max) FROM observation_hourly "
+    "WHERE bucket >= date_trunc('day', CAST(:since AS timestamptz), 'UTC') GROUP BY 1, 2 "
+    "ON CONFLICT (datastream_id, bucket) DO UPDATE SET count = EXCLUDED.count,"
+    " total = EXCLUDED.total, min = EXCLUDED.min, max = EXCLUDED.max"
+)
+ROLLUP_YEARS = 10
+
+
+def roll_up(
+    *, session: Session, lookback_hours: int, now: datetime | None = None
+) -> dict[str, int]:
+    """Recompute hourly and daily aggregates from `lookback_hours` ago; idempotent."""
+    now = now or datetime.now(UTC)
+    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=lookback_hours)
+    hourly = session.execute(_ROLLUP_HOURLY, {"since": since}).rowcount
+    daily = session.execute(_ROLLUP_DAILY, {"since": since}).rowcount
+    return {"hourly": hourly, "daily": daily}
+
+
+def apply_retention(
+    *, session: Session, raw_days: int, now: datetime | None = None
+) -> dict[str, int]:
+    """Drop whole raw partitions older than raw_days, and roll-ups older than ten years."""
+    now = now or datetime.now(UTC)
+    cutoff = (now - timedelta(days=raw_days)).date()
+    dropped = 0
+    for name in list_observation_partitions(session=session):
+        day = datetime.strptime(name.removeprefix("observation_p"), "%Y%m%d").date()
+        if day < cutoff:
+            # Dropping a partition is instant and leaves no dead tuples, unlike DELETE.
+            session.execute(text(f'DROP TABLE "{name}"'))
+            dropped += 1
+    old = now.replace(year=now.year - ROLLUP_YEARS)
+    hourly = session.execute(text("DELETE FROM observation_hourly WHERE bucket < :t"), {"t": old})
+    daily = session.execute(text("DELETE FROM observation_daily WHERE bucket < :t"), {"t": old})
+    return {"partitions_dropped": dropped, "hourly_deleted": hourly.rowcount,
+            "daily_deleted": daily.rowcount}  # fmt: skip

@@ -60,7 +60,14 @@ def test_upgrade_downgrade_upgrade(fresh_db: str) -> None:
         "road_segment",
         "staff_user",
     } <= tables
-    assert _our_types(fresh_db) == {"sensor_type", "staff_role"}
+    assert _our_types(fresh_db) == {
+        "sensor_type",
+        "staff_role",
+        "alert_rule_kind",
+        "alert_direction",
+        "alert_severity",
+        "alert_status",
+    }
 
     downgrade(database_url=fresh_db)
     assert _our_tables(fresh_db) == set()

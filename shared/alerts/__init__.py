@@ -1,0 +1,1 @@
+"""Alert rules, alerts with their lifecycle, and the audit trail of every change."""

@@ -1,0 +1,457 @@
+"""Alert rules and the alert state machine: evaluate readings, open, escalate, resolve, audit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from geoalchemy2.shape import to_shape
+from shapely import wkt
+from shapely.geometry import MultiPolygon, Point
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from shared.alerts.models import (
+    Alert,
+    AlertEvent,
+    AlertRule,
+    AlertStatus,
+    Direction,
+    RuleKind,
+    Severity,
+)
+from shared.alerts.schemas import AlertChange, AlertRead, RuleCreate
+from shared.geo import to_db
+from shared.sensing.models import SensorType
+from shared.sensing.schemas import DatastreamKey
+
+SYSTEM = "system"
+
+# Defaults for a new city, in each datastream's unit. Air-quality levels follow the EPA AQI
+# "unhealthy for sensitive groups" / "unhealthy" breakpoints (89 FR 16202) used as 1-h screening
+# levels; noise follows WHO 2018 road-traffic guidance (night 45, day 53 dB Lden) loosened for
+# kerbside monitors; traffic speed is low-is-bad (congestion levels HEAVY < 15, SEVERE < 5 km/h).
+DEFAULT_RULES: tuple[RuleCreate, ...] = (
+    RuleCreate(name="PM2.5 high", kind=RuleKind.threshold, sensor_type=SensorType.air_quality,
+               metric="pm25", warning=35.5, critical=55.5, hysteresis=2.0),
+    RuleCreate(name="PM2.5 24-h mean high", kind=RuleKind.sustained,
+               sensor_type=SensorType.air_quality, metric="pm25", warning=35.5, critical=55.5,
+               window_s=86_400, hysteresis=1.0),
+    RuleCreate(name="PM10 high", kind=RuleKind.threshold, sensor_type=SensorType.air_quality,
+               metric="pm10", warning=155, critical=255, hysteresis=5.0),
+    RuleCreate(name="NO2 high", kind=RuleKind.threshold, sensor_type=SensorType.air_quality,
+               metric="no2", warning=101, critical=361, hysteresis=5.0),
+    RuleCreate(name="Ozone high", kind=RuleKind.threshold, sensor_type=SensorType.air_quality,
+               metric="o3", warning=0.071, critical=0.086, hysteresis=0.003),
+    RuleCreate(name="CO high", kind=RuleKind.threshold, sensor_type=SensorType.air_quality,
+               metric="co", warning=9.5, critical=12.5, hysteresis=0.5),
+    RuleCreate(name="Noise loud", kind=RuleKind.threshold, sensor_type=SensorType.noise,
+               metric="laeq", warning=70, critical=80, hysteresis=2.0),
+    RuleCreate(name="Noise jump", kind=RuleKind.rate_of_change, sensor_type=SensorType.noise,
+               metric="laeq", warning=15, critical=30),
+    RuleCreate(name="Traffic congested", kind=RuleKind.threshold, sensor_type=SensorType.traffic,
+               metric="speed", direction=Direction.below, warning=15, critical=5, hysteresis=5.0),
+    RuleCreate(name="Detector occupancy high", kind=RuleKind.threshold,
+               sensor_type=SensorType.traffic, metric="occupancy", warning=60, critical=85,
+               hysteresis=5.0),
+    RuleCreate(name="Heat", kind=RuleKind.threshold, sensor_type=SensorType.weather,
+               metric="temperature", warning=32, critical=38, hysteresis=1.0),
+    RuleCreate(name="Storm wind", kind=RuleKind.threshold, sensor_type=SensorType.weather,
+               metric="wind_speed", warning=17.2, critical=24.5, hysteresis=1.0),
+    *(
+        RuleCreate(name=f"{st.value.replace('_', ' ').capitalize()} sensor silent",
+                   kind=RuleKind.stale, sensor_type=st, stale_after_s=900)
+        for st in (SensorType.traffic, SensorType.air_quality, SensorType.noise,
+                   SensorType.weather)
+    ),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """An enabled rule held in memory by the worker."""
+
+    id: int
+    name: str
+    kind: RuleKind
+    sensor_type: SensorType
+    metric: str
+    direction: Direction
+    warning: float | None
+    critical: float | None
+    hysteresis: float
+    window_s: int | None
+    stale_after_s: int | None
+    district_ids: frozenset[int] | None
+    area: BaseGeometry | None
+
+    def applies_to(self, key: DatastreamKey) -> bool:
+        """Return True if the rule watches this datastream (type, metric and geofence)."""
+        if key.sensor_type != self.sensor_type:
+            return False
+        if self.kind != RuleKind.stale and key.metric != self.metric:
+            return False
+        return self.covers(key)
+
+    def covers(self, key: DatastreamKey) -> bool:
+        """Return True if the sensor lies inside the rule's geofence (or there is none)."""
+        if self.district_ids and key.district_id not in self.district_ids:
+            return False
+        return self.area is None or self.area.covers(Point(key.lon, key.lat))
+
+    def classify(self, value: float) -> Severity | None:
+        """Return the severity `value` deserves under this rule, or None."""
+        worse = (
+            (lambda v, lvl: v >= lvl)
+            if self.direction == Direction.above
+            else (lambda v, lvl: v <= lvl)
+        )
+        if self.critical is not None and worse(value, self.critical):
+            return Severity.critical
+        if self.warning is not None and worse(value, self.warning):
+            return Severity.warning
+        return None
+
+    def clears(self, value: float) -> bool:
+        """Return True if `value` is far enough on the good side to resolve (hysteresis)."""
+        level = self.warning if self.warning is not None else self.critical
+        assert level is not None
+        if self.direction == Direction.above:
+            return value < level - self.hysteresis
+        return value > level + self.hysteresis
+
+
+def create_rule(*, session: Session, data: RuleCreate, actor: str = SYSTEM) -> AlertRule:
+    """Create an alert rule."""
+    fields: dict[str, Any] = data.model_dump(exclude={"area_wkt"})
+    rule = AlertRule(**fields, updated_by=actor)
+    if data.area_wkt:
+        shape = wkt.loads(data.area_wkt)
+        rule.area = to_db(shape if isinstance(shape, MultiPolygon) else MultiPolygon([shape]))
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def ensure_default_rules(*, session: Session) -> int:
+    """Create the default rules that do not exist yet; return how many were created."""
+    existing = set(session.scalars(select(AlertRule.name)))
+    created = 0
+    for data in DEFAULT_RULES:
+        if data.name not in existing:
+            create_rule(session=session, data=data)
+            created += 1
+    return created
+
+
+def load_rules(*, session: Session) -> list[RuleSpec]:
+    """Return the enabled rules as in-memory specs."""
+    rules = session.scalars(select(AlertRule).where(AlertRule.enabled.is_(True)))
+    return [
+        RuleSpec(
+            id=r.id,
+            name=r.name,
+            kind=r.kind,
+            sensor_type=r.sensor_type,
+            metric=r.metric,
+            direction=r.direction,
+            warning=r.warning,
+            critical=r.critical,
+            hysteresis=r.hysteresis,
+            window_s=r.window_s,
+            stale_after_s=r.stale_after_s,
+            district_ids=frozenset(r.district_ids) if r.district_ids else None,
+            area=to_shape(r.area) if r.area is not None else None,
+        )
+        for r in rules
+    ]
+
+
+@dataclass
+class Observed:
+    """What a rule saw for one sensor: the value it judged and the sensor it belongs to."""
+
+    rule: RuleSpec
+    key: DatastreamKey
+    value: float
+
+
+def observe_batch(
+    *,
+    session: Session,
+    rules: list[RuleSpec],
+    newest: dict[int, tuple[DatastreamKey, datetime, float]],
+    previous: dict[int, tuple[datetime, float]],
+    now: datetime,
+) -> list[Observed]:
+    """Return what each applicable rule sees for the datastreams a batch touched."""
+    out: list[Observed] = []
+    sustained: dict[int, list[tuple[RuleSpec, DatastreamKey]]] = defaultdict(list)
+    for key, ts, value in newest.values():
+        for rule in rules:
+            if rule.kind == RuleKind.stale or not rule.applies_to(key):
+                continue
+            if rule.kind == RuleKind.threshold:
+                out.append(Observed(rule, key, value))
+            elif rule.kind == RuleKind.rate_of_change:
+                prev = previous.get(key.datastream_id)
+                if prev is not None and ts > prev[0]:
+                    per_min = abs(value - prev[1]) / ((ts - prev[0]).total_seconds() / 60.0)
+                    out.append(Observed(rule, key, per_min))
+            elif rule.kind == RuleKind.sustained and rule.window_s:
+                sustained[rule.window_s].append((rule, key))
+    for window_s, pairs in sustained.items():
+        ids = sorted({k.datastream_id for _, k in pairs})
+        means = dict(
+            session.execute(
+                text(
+                    "SELECT datastream_id, avg(result) FROM observation "
+                    "WHERE datastream_id = ANY(:ids) AND phenomenon_time > :since "
+                    "GROUP BY datastream_id"
+                ),
+                {"ids": ids, "since": now - timedelta(seconds=window_s)},
+            ).all()
+        )
+        for rule, key in pairs:
+            if key.datastream_id in means:
+                out.append(Observed(rule, key, float(means[key.datastream_id])))
+    return out
+
+
+def apply_observations(
+    *, session: Session, observed: list[Observed], now: datetime
+) -> list[AlertChange]:
+    """Open, escalate or resolve alerts for what the rules saw; one alert per rule and sensor."""
+    if not observed:
+        return []
+    pairs = {(o.rule.id, o.key.thing_id) for o in observed}
+    active = _active_alerts(session, pairs)
+    changes: list[AlertChange] = []
+    for o in observed:
+        severity = o.rule.classify(o.value)
+        alert = active.get((o.rule.id, o.key.thing_id))
+        if alert is None:
+            if severity is not None:
+                opened = _open(session, o, severity, now)
+                if opened is not None:
+                    active[(o.rule.id, o.key.thing_id)] = opened
+                    changes.append(_change("alert.raised", "opened", opened, o.rule, o.key))
+            continue
+        if severity == Severity.critical and alert.severity == Severity.warning:
+            _transition(session, alert, now, action="escalated", value=o.value,
+                        severity=Severity.critical)  # fmt: skip
+            changes.append(_change("alert.updated", "escalated", alert, o.rule, o.key))
+        elif severity is None and o.rule.clears(o.value):
+            _transition(session, alert, now, action="resolved", value=o.value,
+                        status=AlertStatus.resolved, note="value cleared")  # fmt: skip
+            del active[(o.rule.id, o.key.thing_id)]
+            changes.append(_change("alert.updated", "resolved", alert, o.rule, o.key))
+        else:
+            alert.value = o.value
+    return changes
+
+
+def check_stale(
+    *,
+    session: Session,
+    rules: list[RuleSpec],
+    things: dict[int, DatastreamKey],
+    now: datetime,
+) -> list[AlertChange]:
+    """Open alerts for sensors silent longer than their rule allows; resolve the recovered ones.
+
+    A sensor that never reported is not stale: it is not commissioned yet, and alerting on
+    every new sensor would flood the console.
+    """
+    stale_rules = [r for r in rules if r.kind == RuleKind.stale and r.stale_after_s]
+    if not stale_rules:
+        return []
+    last_seen = dict(
+        session.execute(
+            text(
+                "SELECT d.thing_id, max(l.updated_at) FROM datastream_latest l "
+                "JOIN datastream d ON d.id = l.datastream_id GROUP BY d.thing_id"
+            )
+        ).all()
+    )
+    observed: list[tuple[RuleSpec, DatastreamKey, datetime]] = []
+    for thing_id, seen in last_seen.items():
+        key = things.get(thing_id)
+        if key is None:
+            continue
+        for rule in stale_rules:
+            if rule.sensor_type == key.sensor_type and rule.covers(key):
+                observed.append((rule, key, seen))
+    pairs = {(r.id, k.thing_id) for r, k, _ in observed}
+    active = _active_alerts(session, pairs)
+    changes: list[AlertChange] = []
+    for rule, key, seen in observed:
+        silent_s = (now - seen).total_seconds()
+        alert = active.get((rule.id, key.thing_id))
+        assert rule.stale_after_s is not None
+        if silent_s > rule.stale_after_s and alert is None:
+            o = Observed(rule, key, silent_s)
+            opened = _open(session, o, Severity.warning, now, stale_since=seen)
+            if opened is not None:
+                changes.append(_change("alert.raised", "opened", opened, rule, key))
+        elif silent_s <= rule.stale_after_s and alert is not None:
+            _transition(session, alert, now, action="resolved", value=silent_s,
+                        status=AlertStatus.resolved, note="sensor reporting again")  # fmt: skip
+            changes.append(_change("alert.updated", "resolved", alert, rule, key))
+    return changes
+
+
+def acknowledge_alert(*, session: Session, alert_id: int, actor: str, note: str = "") -> Alert:
+    """Acknowledge an open alert (audited)."""
+    alert = _get_for_update(session, alert_id)
+    if alert.status != AlertStatus.open:
+        raise ValueError(f"alert {alert_id} is {alert.status.value}, not open")
+    now = datetime.now(UTC)
+    alert.acknowledged_at, alert.acknowledged_by = now, actor
+    _transition(session, alert, now, action="acknowledged", actor=actor,
+                status=AlertStatus.acknowledged, note=note)  # fmt: skip
+    return alert
+
+
+def resolve_alert(*, session: Session, alert_id: int, actor: str, reason: str) -> Alert:
+    """Resolve an alert by hand with a reason (audited)."""
+    if not reason.strip():
+        raise ValueError("a reason is required to resolve an alert")
+    alert = _get_for_update(session, alert_id)
+    if alert.status == AlertStatus.resolved:
+        raise ValueError(f"alert {alert_id} is already resolved")
+    _transition(session, alert, datetime.now(UTC), action="resolved", actor=actor,
+                status=AlertStatus.resolved, note=reason)  # fmt: skip
+    return alert
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _active_alerts(session: Session, pairs: set[tuple[int, int]]) -> dict[tuple[int, int], Alert]:
+    if not pairs:
+        return {}
+    rule_ids = sorted({p[0] for p in pairs})
+    thing_ids = sorted({p[1] for p in pairs})
+    rows = session.scalars(
+        select(Alert)
+        .where(Alert.status != AlertStatus.resolved)
+        .where(Alert.rule_id.in_(rule_ids), Alert.thing_id.in_(thing_ids))
+        .with_for_update()
+    )
+    return {(a.rule_id, a.thing_id): a for a in rows if (a.rule_id, a.thing_id) in pairs}
+
+
+def _message(o: Observed, severity: Severity) -> str:
+    r, k = o.rule, o.key
+    if r.kind == RuleKind.stale:
+        return f"{k.thing_code} silent for {o.value / 60:.0f} min"
+    level = r.critical if severity == Severity.critical else r.warning
+    sign = ">=" if r.direction == Direction.above else "<="
+    unit = f"{k.unit_symbol}/min" if r.kind == RuleKind.rate_of_change else k.unit_symbol
+    what = {RuleKind.sustained: f"{(r.window_s or 0) // 3600} h mean "}.get(r.kind, "")
+    return f"{k.thing_code} {what}{r.metric} {o.value:.4g} {unit} {sign} {level:g}"
+
+
+def _open(
+    session: Session,
+    o: Observed,
+    severity: Severity,
+    now: datetime,
+    *,
+    stale_since: datetime | None = None,
+) -> Alert | None:
+    # The partial unique index arbitrates between concurrent workers: the loser inserts nothing.
+    row = session.execute(
+        text(
+            "INSERT INTO alert (rule_id, thing_id, datastream_id, district_id, severity, status,"
+            " value, message, opened_at, updated_at) VALUES (:rule, :thing, :ds, :district,"
+            " :sev, 'open', :value, :msg, :now, :now) "
+            "ON CONFLICT (rule_id, thing_id) WHERE status <> 'resolved' DO NOTHING RETURNING id"
+        ),
+        {
+            "rule": o.rule.id,
+            "thing": o.key.thing_id,
+            "ds": None if o.rule.kind == RuleKind.stale else o.key.datastream_id,
+            "district": o.key.district_id,
+            "sev": severity.value,
+            "value": o.value,
+            "msg": _message(o, severity),
+            "now": now,
+        },
+    ).first()
+    if row is None:
+        return None
+    alert = session.get(Alert, row[0])
+    assert alert is not None
+    note = f"silent since {stale_since.isoformat()}" if stale_since else ""
+    session.add(AlertEvent(alert_id=alert.id, at=now, actor=SYSTEM, action="opened",
+                           severity=severity, status=AlertStatus.open, value=o.value,
+                           note=note))  # fmt: skip
+    return alert
+
+
+def _transition(
+    session: Session,
+    alert: Alert,
+    now: datetime,
+    *,
+    action: str,
+    actor: str = SYSTEM,
+    value: float | None = None,
+    severity: Severity | None = None,
+    status: AlertStatus | None = None,
+    note: str = "",
+) -> None:
+    if severity is not None:
+        alert.severity = severity
+    if status is not None:
+        alert.status = status
+    if value is not None:
+        alert.value = value
+    if status == AlertStatus.resolved:
+        alert.resolved_at, alert.resolved_by, alert.resolve_reason = now, actor, note
+    alert.updated_at = now
+    session.add(AlertEvent(alert_id=alert.id, at=now, actor=actor, action=action,
+                           severity=alert.severity, status=alert.status, value=alert.value,
+                           note=note))  # fmt: skip
+    session.flush()
+
+
+def _get_for_update(session: Session, alert_id: int) -> Alert:
+    alert = session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
+    if alert is None:
+        raise LookupError(f"no alert {alert_id}")
+    return alert
+
+
+def _change(
+    event: str, action: str, alert: Alert, rule: RuleSpec, key: DatastreamKey
+) -> AlertChange:
+    return AlertChange(
+        event=event,
+        action=action,
+        alert=AlertRead(
+            id=alert.id,
+            rule_id=rule.id,
+            rule_name=rule.name,
+            thing_id=key.thing_id,
+            thing_code=key.thing_code,
+            datastream_id=alert.datastream_id,
+            district_id=key.district_id,
+            district_code=key.district_code,
+            sensor_type=key.sensor_type,
+            metric=rule.metric or key.metric,
+            severity=alert.severity,
+            status=alert.status,
+            value=alert.value,
+            message=alert.message,
+            opened_at=alert.opened_at,
+            updated_at=alert.updated_at,
+            lon=key.lon,
+            lat=key.lat,
+        ),
+    )

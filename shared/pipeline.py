@@ -1,0 +1,103 @@
+"""The per-batch pipeline the ingest worker runs: store -> evaluate rules -> commit -> fan out.
+
+It lives here, not in a domain package, because it joins two domains (sensing and alerts) that
+must not import each other's flows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from shared.alerts.schemas import AlertChange
+from shared.alerts.service import (
+    RuleSpec,
+    apply_observations,
+    check_stale,
+    load_rules,
+    observe_batch,
+)
+from shared.db import session_scope
+from shared.ingest.schemas import Batch
+from shared.sensing.flows import DEFAULT_INDEX, DatastreamIndex, ingest_batch
+from shared.sensing.schemas import DatastreamKey, IngestResult
+
+
+class RuleCache:
+    """Enabled rules, reloaded at most every `max_age_s` so that admins' edits apply quickly."""
+
+    def __init__(self, *, max_age_s: float = 15.0) -> None:
+        self._rules: list[RuleSpec] = []
+        self._at = 0.0
+        self._max_age_s = max_age_s
+        self._lock = threading.Lock()
+
+    def get(self, *, session: Session) -> list[RuleSpec]:
+        """Return the cached rules, reloading them if they are old."""
+        with self._lock:
+            if time.monotonic() - self._at > self._max_age_s:
+                self._rules = load_rules(session=session)
+                self._at = time.monotonic()
+            return self._rules
+
+    def clear(self) -> None:
+        """Force a reload on the next call."""
+        with self._lock:
+            self._at = 0.0
+
+
+DEFAULT_RULES = RuleCache()
+
+
+def process_batch(
+    *,
+    batch: Batch,
+    engine: Engine | None = None,
+    emit: Callable[[list[AlertChange]], None] = lambda _c: None,
+    retention_days: int = 90,
+    index: DatastreamIndex = DEFAULT_INDEX,
+    rules: RuleCache = DEFAULT_RULES,
+) -> tuple[IngestResult, list[AlertChange]]:
+    """Store a batch and evaluate its alerts in one transaction, then emit the alert changes."""
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        outcome = ingest_batch(
+            session=session, batch=batch, index=index, retention_days=retention_days,
+            now=now.timestamp(),
+        )  # fmt: skip
+        newest: dict[int, tuple[DatastreamKey, datetime, float]] = {}
+        for s in outcome.stored:
+            cur = newest.get(s.key.datastream_id)
+            if cur is None or s.ts > cur[1]:
+                newest[s.key.datastream_id] = (s.key, s.ts, s.value)
+        specs = rules.get(session=session)
+        observed = observe_batch(
+            session=session, rules=specs, newest=newest, previous=outcome.previous, now=now
+        )
+        changes = apply_observations(session=session, observed=observed, now=now)
+    # Emitted only after commit: the console must never show an alert the database lacks.
+    emit(changes)
+    return outcome.result, changes
+
+
+def run_stale_check(
+    *,
+    engine: Engine | None = None,
+    emit: Callable[[list[AlertChange]], None] = lambda _c: None,
+    index: DatastreamIndex = DEFAULT_INDEX,
+    rules: RuleCache = DEFAULT_RULES,
+) -> list[AlertChange]:
+    """Open and resolve stale-sensor alerts, then emit the changes."""
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        index.refresh_if_needed(session=session)
+        things = index.things(session=session)
+        changes = check_stale(session=session, rules=rules.get(session=session), things=things,
+                              now=now)  # fmt: skip
+    emit(changes)
+    return changes

@@ -1,0 +1,304 @@
+"""Store one ingest batch: validate, COPY through staging, keep latest state, dead-letter the rest.
+
+Everything for a batch happens in the caller's single transaction, so a batch is either fully
+stored or not at all, and a redelivered batch changes nothing (ON CONFLICT DO NOTHING for
+observations, a unique (batch_id, seq) for dead letters).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from shared.ingest.schemas import Batch, Reading, RejectReason
+from shared.sensing.schemas import DatastreamKey, IngestResult
+from shared.sensing.service import ensure_observation_partitions, load_datastream_keys
+
+# Sensor clocks drift; readings up to this far ahead of the worker's clock are accepted.
+FUTURE_SKEW_S = 300.0
+_PAYLOAD_LIMIT = 4096
+
+_STAGING_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS obs_staging ("
+    " seq int NOT NULL, datastream_id int NOT NULL,"
+    " phenomenon_time timestamptz NOT NULL, result float8 NOT NULL"
+    ") ON COMMIT DELETE ROWS"
+)
+
+
+class DatastreamIndex:
+    """Per-process cache of (thing code, metric) -> datastream, refreshed on a miss or by age."""
+
+    def __init__(self, *, max_age_s: float = 60.0, miss_refresh_s: float = 5.0) -> None:
+        self._by_key: dict[tuple[str, str], DatastreamKey] = {}
+        self._by_id: dict[int, DatastreamKey] = {}
+        self._loaded_at = 0.0
+        self._max_age_s = max_age_s
+        self._miss_refresh_s = miss_refresh_s
+        self._lock = threading.Lock()
+
+    def _load(self, session: Session) -> None:
+        keys = load_datastream_keys(session=session)
+        self._by_key = {(k.thing_code, k.metric): k for k in keys}
+        self._by_id = {k.datastream_id: k for k in keys}
+        self._loaded_at = time.monotonic()
+
+    def refresh_if_needed(self, *, session: Session) -> None:
+        """Reload when the cache is older than max_age_s."""
+        with self._lock:
+            if time.monotonic() - self._loaded_at > self._max_age_s:
+                self._load(session)
+
+    def get(self, *, session: Session, sensor: str, metric: str) -> DatastreamKey | None:
+        """Return the datastream, reloading once if it is unknown and the cache is not fresh."""
+        key = self._by_key.get((sensor, metric))
+        if key is None and time.monotonic() - self._loaded_at > self._miss_refresh_s:
+            with self._lock:
+                self._load(session)
+            key = self._by_key.get((sensor, metric))
+        return key
+
+    def things(self, *, session: Session) -> dict[int, DatastreamKey]:
+        """Return one datastream per thing (for thing-level checks such as staleness)."""
+        if not self._by_id:
+            with self._lock:
+                self._load(session)
+        return {k.thing_id: k for k in sorted(self._by_id.values(), key=lambda k: -k.datastream_id)}
+
+    def by_id(self, datastream_id: int) -> DatastreamKey | None:
+        """Return a cached datastream by id."""
+        return self._by_id.get(datastream_id)
+
+    def clear(self) -> None:
+        """Forget everything (tests, re-seeding)."""
+        with self._lock:
+            self._by_key, self._by_id, self._loaded_at = {}, {}, 0.0
+
+
+DEFAULT_INDEX = DatastreamIndex()
+
+
+@dataclass
+class StoredReading:
+    """A reading that passed validation, ready to COPY."""
+
+    seq: int
+    key: DatastreamKey
+    ts: datetime
+    value: float
+
+
+@dataclass
+class BatchOutcome:
+    """The ingest result plus the stored readings, which alert evaluation needs."""
+
+    result: IngestResult
+    stored: list[StoredReading] = field(default_factory=list)
+    previous: dict[int, tuple[datetime, float]] = field(default_factory=dict)
+
+
+@dataclass
+class _DeadRow:
+    seq: int
+    reason: str
+    detail: str
+    topic: str
+    sensor: str | None
+    metric: str | None
+    payload: str
+
+
+def _reading_topic(r: Reading) -> str:
+    if r.district and r.sensor_type:
+        return f"city/{r.district}/{r.sensor_type}/{r.sensor}"
+    return ""
+
+
+def _reading_payload(r: Reading) -> str:
+    return orjson.dumps(
+        {"sensor": r.sensor, "metric": r.metric, "ts": r.ts, "value": r.value, "unit": r.unit}
+    ).decode()
+
+
+def _check(
+    r: Reading, key: DatastreamKey | None, *, now: float, oldest: float
+) -> tuple[str, str] | None:
+    """Return (reason, detail) if the reading must be refused, else None."""
+    if key is None:
+        return (
+            RejectReason.unknown_sensor,
+            f"no datastream for sensor {r.sensor!r} metric {r.metric!r}",
+        )
+    if r.sensor_type and r.sensor_type != key.sensor_type.value:
+        return RejectReason.type_mismatch, (
+            f"topic says {r.sensor_type!r} but {r.sensor} is {key.sensor_type.value!r}"
+        )
+    if r.district and key.district_code and r.district != key.district_code:
+        return RejectReason.type_mismatch, (
+            f"topic says district {r.district!r} but {r.sensor} is in {key.district_code!r}"
+        )
+    if not math.isfinite(r.ts):
+        return RejectReason.bad_timestamp, "timestamp is not finite"
+    if r.ts > now + FUTURE_SKEW_S:
+        return RejectReason.future_time, f"{r.ts - now:.0f} s ahead of the receiver's clock"
+    if r.ts < oldest:
+        return RejectReason.too_old, "older than the raw retention window"
+    if not math.isfinite(r.value):
+        return RejectReason.bad_value, "value is not a finite number"
+    if r.unit and r.unit != key.unit_symbol:
+        return RejectReason.unit_mismatch, f"unit {r.unit!r}, expected {key.unit_symbol!r}"
+    if key.valid_min is not None and r.value < key.valid_min:
+        return RejectReason.out_of_range, f"{r.value} below the valid minimum {key.valid_min}"
+    if key.valid_max is not None and r.value > key.valid_max:
+        return RejectReason.out_of_range, f"{r.value} above the valid maximum {key.valid_max}"
+    return None
+
+
+_known_partition_days: set[date] = set()
+
+
+def _ensure_partitions(session: Session, days: set[date]) -> None:
+    missing = days - _known_partition_days
+    if missing:
+        ensure_observation_partitions(
+            session=session, first_day=min(missing), last_day=max(missing)
+        )
+        _known_partition_days.update(missing)
+
+
+def ingest_batch(
+    *,
+    session: Session,
+    batch: Batch,
+    index: DatastreamIndex = DEFAULT_INDEX,
+    retention_days: int = 90,
+    now: float | None = None,
+) -> BatchOutcome:
+    """Validate and store a batch in the session's transaction; the caller commits."""
+    now = time.time() if now is None else now
+    oldest = now - retention_days * 86400.0
+    index.refresh_if_needed(session=session)
+    result = IngestResult(batch_id=batch.batch_id)
+    dead: list[_DeadRow] = []
+
+    # Bridge rejects come first in seq order, then the readings, so seq is stable on redelivery.
+    for seq, rej in enumerate(batch.rejects):
+        dead.append(_DeadRow(seq, rej.reason, rej.detail, rej.topic, None, None,
+                             rej.payload[:_PAYLOAD_LIMIT]))  # fmt: skip
+    base = len(batch.rejects)
+
+    good: dict[tuple[int, float], StoredReading] = {}
+    for i, r in enumerate(batch.readings):
+        seq = base + i
+        key = index.get(session=session, sensor=r.sensor, metric=r.metric)
+        problem = _check(r, key, now=now, oldest=oldest)
+        if problem is None and key is not None:
+            prior = good.get((key.datastream_id, r.ts))
+            if prior is None:
+                ts = datetime.fromtimestamp(r.ts, tz=UTC)
+                good[(key.datastream_id, r.ts)] = StoredReading(seq, key, ts, float(r.value))
+                continue
+            if prior.value == r.value:
+                continue  # the same reading twice in one batch: keep one, silently
+            problem = (RejectReason.duplicate, f"same time as seq {prior.seq}, other value")
+        reason, detail = problem  # type: ignore[misc]
+        dead.append(_DeadRow(seq, reason, detail, _reading_topic(r), r.sensor, r.metric,
+                             _reading_payload(r)))  # fmt: skip
+
+    stored = list(good.values())
+    outcome = BatchOutcome(result=result)
+    if stored:
+        _ensure_partitions(session, {s.ts.date() for s in stored})
+        outcome.previous = _copy_and_upsert(session, stored, result, dead)
+        outcome.stored = [s for s in stored if s.seq not in {d.seq for d in dead}]
+    _write_dead_letters(session, batch, dead)
+    result.dead_lettered = len(dead)
+    result.reasons = dict(Counter(d.reason for d in dead))
+    return outcome
+
+
+def _copy_and_upsert(
+    session: Session, stored: list[StoredReading], result: IngestResult, dead: list[_DeadRow]
+) -> dict[int, tuple[datetime, float]]:
+    """COPY into staging, insert new rows, flag conflicting duplicates; return prior latest."""
+    conn = session.connection()
+    conn.exec_driver_sql(_STAGING_DDL)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        cur.execute("TRUNCATE obs_staging")
+        copy_sql = (
+            "COPY obs_staging (seq, datastream_id, phenomenon_time, result) "
+            "FROM STDIN (FORMAT BINARY)"
+        )
+        with cur.copy(copy_sql) as copy:
+            copy.set_types(["int4", "int4", "timestamptz", "float8"])
+            for s in stored:
+                copy.write_row((s.seq, s.key.datastream_id, s.ts, s.value))
+        cur.execute(
+            "INSERT INTO observation (datastream_id, phenomenon_time, result) "
+            "SELECT datastream_id, phenomenon_time, result FROM obs_staging "
+            "ON CONFLICT DO NOTHING"
+        )
+        result.stored = cur.rowcount
+        # Rows not inserted already existed: same value means redelivery, else a real clash.
+        cur.execute(
+            "SELECT s.seq, o.result FROM obs_staging s JOIN observation o "
+            "USING (datastream_id, phenomenon_time) WHERE o.result <> s.result"
+        )
+        clashes = dict(cur.fetchall())
+        result.redelivered = len(stored) - result.stored - len(clashes)
+        for s in stored:
+            if s.seq in clashes:
+                dead.append(
+                    _DeadRow(s.seq, RejectReason.duplicate,
+                             f"already stored with value {clashes[s.seq]}", "",
+                             s.key.thing_code, s.key.metric,
+                             orjson.dumps({"ts": s.ts.isoformat(), "value": s.value}).decode())
+                )  # fmt: skip
+        cur.execute(
+            "SELECT l.datastream_id, l.phenomenon_time, l.result FROM datastream_latest l "
+            "WHERE l.datastream_id IN (SELECT DISTINCT datastream_id FROM obs_staging)"
+        )
+        previous = {r[0]: (r[1], r[2]) for r in cur.fetchall()}
+        cur.execute(
+            "INSERT INTO datastream_latest (datastream_id, phenomenon_time, result, updated_at) "
+            "SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, result, now() "
+            "FROM obs_staging ORDER BY datastream_id, phenomenon_time DESC "
+            "ON CONFLICT (datastream_id) DO UPDATE SET phenomenon_time = EXCLUDED.phenomenon_time,"
+            " result = EXCLUDED.result, updated_at = EXCLUDED.updated_at "
+            "WHERE datastream_latest.phenomenon_time <= EXCLUDED.phenomenon_time"
+        )
+    return previous
+
+
+def _write_dead_letters(session: Session, batch: Batch, dead: list[_DeadRow]) -> None:
+    if not dead:
+        return
+    received = datetime.fromtimestamp(batch.received_at, tz=UTC)
+    session.execute(
+        text(
+            "INSERT INTO dead_letter (batch_id, seq, received_at, reason, detail, topic, "
+            "sensor_code, metric, payload) VALUES (:b, :seq, :rec, :reason, :detail, :topic, "
+            ":sensor, :metric, :payload) ON CONFLICT (batch_id, seq) DO NOTHING"
+        ),
+        [
+            {"b": batch.batch_id, "seq": d.seq, "rec": received, "reason": str(d.reason),
+             "detail": d.detail, "topic": d.topic, "sensor": d.sensor, "metric": d.metric,
+             "payload": d.payload}
+            for d in dead
+        ],
+    )  # fmt: skip
+
+
+def retention_cutoff(*, days: int, now: datetime | None = None) -> date:
+    """Return the first UTC day kept under a raw retention of `days`."""
+    return ((now or datetime.now(UTC)) - timedelta(days=days)).date()

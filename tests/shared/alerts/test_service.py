@@ -1,0 +1,116 @@
+"""The alert state machine: open, escalate, resolve with hysteresis, stale sensors, audit."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shared.alerts.models import Alert, AlertEvent, AlertStatus, Severity
+from shared.alerts.service import acknowledge_alert, resolve_alert
+from shared.ingest.schemas import Batch, Reading
+from shared.pipeline import RuleCache, process_batch, run_stale_check
+from shared.sensing.flows import DatastreamIndex
+from shared.sensing.models import Datastream, DatastreamLatest, Thing
+
+
+def _send(session: Session, readings: list[Reading], **kw) -> list:  # type: ignore[no-untyped-def]
+    batch = Batch(batch_id=uuid4().hex, received_at=time.time(), readings=readings)
+    _result, changes = process_batch(
+        batch=batch, engine=session.get_bind(), index=kw["index"], rules=kw["rules"]
+    )
+    return changes
+
+
+def test_threshold_opens_escalates_and_resolves_one_alert(db_session: Session) -> None:
+    index, rules = DatastreamIndex(), RuleCache()
+    now = time.time()
+    kw = {"index": index, "rules": rules}
+    # PM2.5: warning 35.5, critical 55.5, hysteresis 2 (default rules of the demo seed).
+    changes = _send(db_session, [Reading("AQ-03", "pm25", now - 40, 40.0)], **kw)
+    opened = [c for c in changes if c.alert.rule_name == "PM2.5 high"]
+    assert [(c.event, c.action, c.alert.severity) for c in opened] == [
+        ("alert.raised", "opened", Severity.warning)
+    ]
+    alert_id = opened[0].alert.id
+
+    changes = _send(db_session, [Reading("AQ-03", "pm25", now - 30, 45.0)], **kw)
+    assert [c for c in changes if c.alert.rule_name == "PM2.5 high"] == []  # still warning
+
+    changes = _send(db_session, [Reading("AQ-03", "pm25", now - 20, 60.0)], **kw)
+    esc = [c for c in changes if c.alert.rule_name == "PM2.5 high"]
+    assert [(c.event, c.action, c.alert.id, c.alert.severity) for c in esc] == [
+        ("alert.updated", "escalated", alert_id, Severity.critical)
+    ]
+
+    # 34.0 is below warning but inside the 2.0 hysteresis band: stays open.
+    changes = _send(db_session, [Reading("AQ-03", "pm25", now - 10, 34.0)], **kw)
+    assert [c for c in changes if c.alert.rule_name == "PM2.5 high"] == []
+    changes = _send(db_session, [Reading("AQ-03", "pm25", now - 5, 20.0)], **kw)
+    res = [c for c in changes if c.alert.rule_name == "PM2.5 high"]
+    assert [(c.action, c.alert.status) for c in res] == [("resolved", AlertStatus.resolved)]
+
+    db_session.expire_all()
+    alert = db_session.get(Alert, alert_id)
+    assert alert is not None and alert.resolved_by == "system"
+    assert [e.action for e in alert.events] == ["opened", "escalated", "resolved"]
+    n = db_session.scalars(
+        select(Alert).where(Alert.thing_id == alert.thing_id, Alert.rule_id == alert.rule_id)
+    )
+    assert len(n.all()) == 1
+
+
+def test_low_is_bad_for_traffic_speed(db_session: Session) -> None:
+    kw = {"index": DatastreamIndex(), "rules": RuleCache()}
+    changes = _send(db_session, [Reading("TD-0002", "speed", time.time(), 3.0)], **kw)
+    congested = [c for c in changes if c.alert.rule_name == "Traffic congested"]
+    assert len(congested) == 1 and congested[0].alert.severity == Severity.critical
+
+
+def test_operators_acknowledge_and_resolve_with_an_audit_trail(db_session: Session) -> None:
+    kw = {"index": DatastreamIndex(), "rules": RuleCache()}
+    changes = _send(db_session, [Reading("NS-02", "laeq", time.time(), 85.0)], **kw)
+    alert_id = next(c.alert.id for c in changes if c.alert.rule_name == "Noise loud")
+    acknowledge_alert(session=db_session, alert_id=alert_id, actor="operator", note="crew sent")
+    resolve_alert(session=db_session, alert_id=alert_id, actor="operator", reason="roadworks ended")
+    events = db_session.scalars(
+        select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id)
+    ).all()
+    assert [(e.action, e.actor, e.note) for e in events] == [
+        ("opened", "system", ""),
+        ("acknowledged", "operator", "crew sent"),
+        ("resolved", "operator", "roadworks ended"),
+    ]
+    assert all(e.at is not None for e in events)
+
+
+def test_a_silent_sensor_raises_a_stale_alert_and_recovers(db_session: Session) -> None:
+    index, rules = DatastreamIndex(), RuleCache()
+    now = time.time()
+    _send(db_session, [Reading("WX-01", "temperature", now - 1, 12.0)], index=index, rules=rules)
+    thing_id = db_session.scalar(select(Thing.id).where(Thing.code == "WX-01"))
+    # Pretend the station went quiet 20 minutes ago (the default stale rule allows 15).
+    db_session.execute(
+        update(DatastreamLatest)
+        .where(
+            DatastreamLatest.datastream_id.in_(
+                select(Datastream.id).where(Datastream.thing_id == thing_id)
+            )
+        )
+        .values(updated_at=datetime.now(UTC) - timedelta(minutes=20))
+    )
+    changes = run_stale_check(engine=db_session.get_bind(), index=index, rules=rules)
+    mine = [c for c in changes if c.alert.thing_id == thing_id]
+    assert [(c.action, c.alert.rule_name) for c in mine] == [("opened", "Weather sensor silent")]
+    assert "silent for 20 min" in mine[0].alert.message
+    again = run_stale_check(engine=db_session.get_bind(), index=index, rules=rules)
+    assert [c for c in again if c.alert.thing_id == thing_id] == []  # one alert, not two
+
+    _send(
+        db_session, [Reading("WX-01", "temperature", time.time(), 12.5)], index=index, rules=rules
+    )
+    changes = run_stale_check(engine=db_session.get_bind(), index=index, rules=rules)
+    assert [(c.action) for c in changes if c.alert.thing_id == thing_id] == ["resolved"]

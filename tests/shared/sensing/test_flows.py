@@ -1,0 +1,115 @@
+"""Storing a batch: exactly once, idempotent on redelivery, every refusal dead-lettered."""
+
+from __future__ import annotations
+
+import time
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shared.ingest.schemas import Batch, Reading, Reject
+from shared.sensing.flows import DatastreamIndex, ingest_batch
+from shared.sensing.models import Datastream, DatastreamLatest, DeadLetter, Observation, Thing
+
+
+@pytest.fixture
+def index() -> DatastreamIndex:
+    return DatastreamIndex()
+
+
+def _batch(readings: list[Reading], rejects: list[Reject] | None = None) -> Batch:
+    return Batch(batch_id=uuid4().hex, received_at=time.time(), readings=readings,
+                 rejects=rejects or [])  # fmt: skip
+
+
+def _count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Observation)) or 0
+
+
+def test_a_batch_is_stored_once_and_redelivery_changes_nothing(
+    db_session: Session, index: DatastreamIndex
+) -> None:
+    now = time.time()
+    readings = [Reading("AQ-01", "pm25", now - i, 10.0 + i, "ug/m3", "", "") for i in range(50)]
+    readings += [Reading("TD-0001", "speed", now - i, 40.0) for i in range(50)]
+    batch = _batch(readings)
+    before = _count(db_session)
+    first = ingest_batch(session=db_session, batch=batch, index=index)
+    assert first.result.stored == 100 and first.result.dead_lettered == 0
+    assert _count(db_session) == before + 100
+
+    again = ingest_batch(session=db_session, batch=batch, index=index)
+    assert again.result.stored == 0 and again.result.redelivered == 100
+    assert again.result.dead_lettered == 0
+    assert _count(db_session) == before + 100
+    assert db_session.scalar(select(func.count()).select_from(DeadLetter)) == 0
+
+    ds = db_session.scalar(
+        select(Datastream.id)
+        .join(Thing)
+        .where(Thing.code == "AQ-01", Datastream.name.like("%PM2.5%"))
+    )
+    latest = db_session.get(DatastreamLatest, ds)
+    assert latest is not None and latest.result == 10.0  # the newest reading (i = 0)
+
+
+def test_every_kind_of_bad_reading_is_dead_lettered_with_its_reason(
+    db_session: Session, index: DatastreamIndex
+) -> None:
+    now = time.time()
+    good = Reading("AQ-02", "pm25", now - 5, 12.0)
+    batch = _batch(
+        [
+            good,
+            Reading("NOPE-1", "pm25", now, 1.0),  # unknown sensor
+            Reading("AQ-02", "speed", now, 1.0),  # no such metric on the thing
+            Reading("AQ-02", "pm10", now + 3600, 1.0),  # future
+            Reading("AQ-02", "pm10", now - 200 * 86400, 1.0),  # older than retention
+            Reading("AQ-02", "pm10", now, -3.0),  # out of range
+            Reading("AQ-02", "pm10", now - 1, 1.0, "ppm"),  # wrong unit
+            Reading("AQ-02", "no2", now, 10.0, "", "nw", "traffic"),  # wrong type in topic
+            Reading("AQ-02", "pm25", now - 5, 99.0),  # same time as `good`, other value
+            Reading("AQ-02", "pm25", now - 5, 12.0),  # exact repeat: dropped silently
+        ],
+        [Reject("city/nw/noise/NS-01", "{not json", "malformed", "JSON decode error")],
+    )
+    out = ingest_batch(session=db_session, batch=batch, index=index)
+    assert out.result.stored == 1
+    assert out.result.reasons == {
+        "malformed": 1, "unknown_sensor": 2, "future_time": 1, "too_old": 1,
+        "out_of_range": 1, "unit_mismatch": 1, "type_mismatch": 1, "duplicate": 1,
+    }  # fmt: skip
+    rows = db_session.scalars(select(DeadLetter).where(DeadLetter.batch_id == batch.batch_id)).all()
+    assert len(rows) == 9
+    malformed = next(r for r in rows if r.reason == "malformed")
+    assert malformed.payload == "{not json" and malformed.topic == "city/nw/noise/NS-01"
+    unknown = next(r for r in rows if r.sensor_code == "NOPE-1")
+    assert "NOPE-1" in unknown.detail and '"metric":"pm25"' in unknown.payload
+
+    # Redelivering the same batch writes no second copy of its dead letters.
+    ingest_batch(session=db_session, batch=batch, index=index)
+    assert (
+        db_session.scalar(
+            select(func.count())
+            .select_from(DeadLetter)
+            .where(DeadLetter.batch_id == batch.batch_id)
+        )
+        == 9
+    )
+
+
+def test_a_clash_with_a_stored_value_is_a_duplicate(
+    db_session: Session, index: DatastreamIndex
+) -> None:
+    t = time.time() - 60
+    ingest_batch(session=db_session, batch=_batch([Reading("NS-01", "laeq", t, 55.0)]), index=index)
+    out = ingest_batch(
+        session=db_session, batch=_batch([Reading("NS-01", "laeq", t, 56.0)]), index=index
+    )
+    assert out.result.stored == 0 and out.result.reasons == {"duplicate": 1}
+    assert (
+        db_session.scalar(select(Observation.result).where(Observation.result.in_([55.0, 56.0])))
+        == 55.0
+    )

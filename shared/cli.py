@@ -229,6 +229,180 @@ def seed_demo_cmd(reset: bool) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# services
+
+
+@main.command("worker")
+@click.option(
+    "--queues",
+    default="ingest,alerts,maintenance",
+    show_default=True,
+    help="Comma-separated Celery queues to consume.",
+)
+@click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
+@click.option("--beat", is_flag=True, help="Also run the beat scheduler (roll-ups, stale checks).")
+@click.option("--loglevel", default="info", show_default=True)
+def worker(queues: str, concurrency: int, beat: bool, loglevel: str) -> None:
+    """Run the Celery worker that stores batches, evaluates alerts and runs maintenance.
+
+    Example: smartcity worker --beat -c 2
+    """
+    _export_stack_env()
+    from shared.tasks.celery_app import celery_app
+
+    argv = [
+        "worker",
+        "-Q",
+        queues,
+        "-c",
+        str(concurrency),
+        "--loglevel",
+        loglevel,
+        "-n",
+        f"smartcity-{os.getpid()}@%h",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if beat:
+        argv += ["-B", "-s", str(stack_dir() / "celerybeat-schedule")]
+    celery_app.worker_main(argv)
+
+
+@main.command("beat")
+@click.option("--loglevel", default="info", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run the Celery beat scheduler alone (when workers run without --beat).
+
+    Example: smartcity beat
+    """
+    _export_stack_env()
+    from shared.tasks.celery_app import celery_app
+
+    celery_app.start(
+        ["beat", "--loglevel", loglevel, "-s", str(stack_dir() / "celerybeat-schedule")]
+    )
+
+
+@main.command("bridge")
+@click.option(
+    "--batch",
+    "max_batch",
+    default=5000,
+    show_default=True,
+    help="Readings per Celery task, at most.",
+)
+@click.option(
+    "--wait-ms",
+    default=20,
+    show_default=True,
+    help="Longest a reading waits for its batch to fill, in milliseconds.",
+)
+@click.option(
+    "--group",
+    default="smartcity",
+    show_default=True,
+    help="MQTT shared-subscription group: bridges in one group split the stream.",
+)
+@click.option("--client-id", default=None, help="MQTT client id (default: per host and pid).")
+def bridge(max_batch: int, wait_ms: int, group: str, client_id: str | None) -> None:
+    """Subscribe to city/# over MQTT, validate and batch readings, enqueue one task per batch.
+
+    Example: smartcity bridge --batch 5000 --wait-ms 20
+    """
+    _export_stack_env()
+    from shared.config import get_settings
+    from shared.ingest.bridge import Bridge
+    from shared.ingest.schemas import Batch, batch_encoder
+    from shared.tasks.celery_app import celery_app
+
+    settings = get_settings()
+    if not settings.mqtt_url or not settings.redis_url:
+        _fail("MQTT_URL and REDIS_URL are needed: run `smartcity stack up` first")
+
+    def enqueue(batch: Batch) -> None:
+        celery_app.send_task("ingest.store_batch", args=[batch_encoder.encode(batch).decode()])
+
+    b = Bridge(
+        mqtt_url=settings.mqtt_url or "",
+        sink=enqueue,
+        max_batch=max_batch,
+        max_wait_s=wait_ms / 1000.0,
+        group=group,
+        client_id=client_id,
+    )
+    click.echo(
+        f"bridge: {settings.mqtt_url} -> Celery on {settings.redis_url} "
+        f"(batches of <= {max_batch} readings or {wait_ms} ms)"
+    )
+    b.run()
+
+
+@main.command("simulate")
+@click.option(
+    "--sensors",
+    "n_sensors",
+    default=None,
+    type=int,
+    help="Use the first N seeded sensors (default: all).",
+)
+@click.option(
+    "--rate",
+    default="200/s",
+    show_default=True,
+    help="Readings per second or minute: 500/s, 30000/min.",
+)
+@click.option(
+    "--packed",
+    default=0,
+    show_default=True,
+    help="Send SenML packs of K readings on city/gateway/... (0: one message each).",
+)
+@click.option("--duration", default=None, type=float, help="Seconds to run (default: forever).")
+@click.option("--count", default=None, type=int, help="Stop after exactly this many readings.")
+@click.option(
+    "--faults",
+    default=0.0,
+    show_default=True,
+    help="Share of readings given an injected fault (spikes, stuck, gaps, malformed).",
+)
+def simulate(
+    n_sensors: int | None,
+    rate: str,
+    packed: int,
+    duration: float | None,
+    count: int | None,
+    faults: float,
+) -> None:
+    """Publish readings for the seeded sensors, replaying real series from installed packages.
+
+    Example: smartcity simulate --sensors 50 --rate 500/s --packed 100
+    """
+    _export_stack_env()
+    from shared.config import get_settings
+    from shared.db import session_scope
+    from shared.simulate import flows, service
+
+    settings = get_settings()
+    with session_scope() as session:
+        fleet = service.load_fleet(session=session)
+    if n_sensors is not None:
+        if n_sensors > len(fleet):
+            _fail(f"only {len(fleet)} sensors are seeded; ask for at most that many")
+        fleet = fleet[:n_sensors]
+    summary = flows.run_simulation(
+        mqtt_url=settings.mqtt_url or "",
+        fleet=fleet,
+        rate_per_s=service.parse_rate(rate),
+        duration_s=duration,
+        count=count,
+        packed=packed,
+        faults=service.FaultConfig.uniform(faults) if faults else None,
+        progress=_say,
+    )
+    click.echo(str(summary))
+
+
+# --------------------------------------------------------------------------------------------
 # demo
 
 

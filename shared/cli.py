@@ -407,21 +407,28 @@ def simulate(
 
 
 @main.command("demo")
-def demo() -> None:
+@click.option(
+    "--services/--no-services",
+    default=True,
+    show_default=True,
+    help="Run the worker, bridge and simulator after setting up.",
+)
+@click.option("--rate", default="100/s", show_default=True, help="Simulator rate.")
+def demo(services: bool, rate: str) -> None:
     """Bring up the whole city on this machine: stack, schema, seed, then every service.
 
-    Example: smartcity demo
+    Example: smartcity demo --rate 200/s
     """
     from shared.stack import LocalStack, StackError
 
-    click.echo("1/3 starting the private stack")
+    click.echo("1/4 starting the private stack")
     try:
         state = LocalStack(stack_dir()).up(progress=_say)
     except StackError as exc:
         _fail(str(exc))
         return
     _export_stack_env()
-    click.echo("2/3 migrating the database")
+    click.echo("2/4 migrating the database")
     from shared.db import session_scope
     from shared.migrations.runner import upgrade
     from shared.seed.demo import seed_demo
@@ -430,7 +437,7 @@ def demo() -> None:
     upgrade()
     with session_scope() as session:
         ensure_partitions_around_now(session=session, ahead_days=7)
-    click.echo("3/3 seeding the demo city")
+    click.echo("3/4 seeding the demo city")
     with session_scope() as session:
         report = seed_demo(session=session, progress=_say)
     _print_seed_report(report)
@@ -438,10 +445,67 @@ def demo() -> None:
     click.echo("the city is up:")
     click.echo(f"  PostgreSQL/PostGIS  {state.database_url}")
     click.echo(f"  Redis               {state.redis_url}")
-    click.echo(f"  MQTT (Mosquitto)    {state.mqtt_url}")
+    click.echo(f"  MQTT (Mosquitto)    {state.mqtt_url}   (readings: city/<district>/<type>/<id>)")
     click.echo(f"  environment file    {stack_dir() / 'env'}")
-    click.echo("services: none yet (the console, API, bridge and worker arrive with their issues)")
-    click.echo(f"stop everything with: smartcity stack down   (from {project_root()})")
+    click.echo("  console / citizen API: not built yet (their issues are open)")
+    if not services:
+        click.echo(f"stop the stack with: smartcity stack down   (from {project_root()})")
+        return
+    _run_services(rate=rate)
+
+
+def _run_services(*, rate: str) -> None:
+    """Run worker, bridge and simulator as child processes until Ctrl-C or SIGTERM."""
+    import signal
+    import subprocess
+
+    exe = os.path.join(os.path.dirname(sys.executable), "smartcity")
+    logs = stack_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    commands = {
+        "worker": [exe, "worker", "--beat", "-c", "2"],
+        "bridge": [exe, "bridge"],
+        "simulator": [exe, "simulate", "--rate", rate],
+    }
+    click.echo(f"4/4 starting services (logs in {logs}); Ctrl-C stops them, the stack stays up")
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for name, cmd in commands.items():
+        out = (logs / f"{name}.log").open("ab")
+        procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        click.echo(f"  {name:<10} pid {procs[name].pid}  {' '.join(cmd[1:])}")
+        time.sleep(1.0)
+    stopping = False
+
+    def _stop(*_a: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping:
+            for name, p in procs.items():
+                if p.poll() is not None:
+                    click.secho(
+                        f"{name} exited with {p.returncode}; see {logs / name}.log",
+                        fg="red",
+                        err=True,
+                    )
+                    stopping = True
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    click.echo("stopping services")
+    for p in procs.values():
+        if p.poll() is None:
+            p.terminate()
+    for p in procs.values():
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    click.echo(
+        f"services stopped; the stack is still up (smartcity stack down, from {project_root()})"
+    )
 
 
 if __name__ == "__main__":

@@ -403,6 +403,136 @@ def simulate(
 
 
 # --------------------------------------------------------------------------------------------
+# devices, rules, api
+
+
+@main.group()
+def devices() -> None:
+    """Sensor devices and their HTTP ingest keys."""
+
+
+@devices.command("issue-key")
+@click.argument("sensor_code")
+def devices_issue_key(sensor_code: str) -> None:
+    """Issue an HTTP ingest key for a sensor; it is printed once and stored only as a hash.
+
+    Example: smartcity devices issue-key AQ-01
+    """
+    _export_stack_env()
+    from shared.db import session_scope
+    from shared.sensing.service import issue_device_key
+
+    try:
+        with session_scope() as session:
+            key = issue_device_key(session=session, thing_code=sensor_code)
+    except LookupError as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"device key for {sensor_code} (shown once): {key}")
+    click.echo(
+        "send readings with: curl -H 'Authorization: Bearer <key>' "
+        "-H 'Content-Type: application/senml+json' --data @pack.json "
+        "http://127.0.0.1:<api port>/api/v1/ingest/readings"
+    )
+
+
+@main.group()
+def rules() -> None:
+    """Alert rules (thresholds, sustained, rate of change, stale, geofenced)."""
+
+
+@rules.command("list")
+def rules_list() -> None:
+    """List alert rules with their levels and scope.
+
+    Example: smartcity rules list
+    """
+    _export_stack_env()
+    from sqlalchemy import select
+
+    from shared.alerts.models import AlertRule
+    from shared.db import session_scope
+
+    with session_scope() as session:
+        for r in session.scalars(select(AlertRule).order_by(AlertRule.id)):
+            levels = (
+                f"warn {r.warning} crit {r.critical}"
+                if r.kind != "stale"
+                else (f"after {r.stale_after_s}s")
+            )
+            scope = f" districts {r.district_ids}" if r.district_ids else ""
+            scope += " polygon" if r.area is not None else ""
+            state = "" if r.enabled else " (disabled)"
+            click.echo(
+                f"{r.id:>3} {r.name:<28} {r.kind.value:<15} {r.sensor_type.value:<12} "
+                f"{r.metric or '-':<12} {r.direction.value:<6} {levels}{scope}{state}"
+            )
+
+
+@rules.command("set")
+@click.argument("rule_id", type=int)
+@click.option("--warning", type=float, default=None)
+@click.option("--critical", type=float, default=None)
+@click.option("--enable/--disable", default=None)
+@click.option("--by", "actor", default="admin", show_default=True, help="Who made the change.")
+def rules_set(
+    rule_id: int, warning: float | None, critical: float | None, enable: bool | None, actor: str
+) -> None:
+    """Change a rule's levels or switch it on or off (workers pick it up within 15 s).
+
+    Example: smartcity rules set 1 --warning 30 --critical 50
+    """
+    _export_stack_env()
+    from shared.alerts.service import update_rule
+    from shared.db import session_scope
+
+    try:
+        with session_scope() as session:
+            rule = update_rule(
+                session=session,
+                rule_id=rule_id,
+                warning=warning,
+                critical=critical,
+                enabled=enable,
+                actor=actor,
+            )
+            click.echo(
+                f"rule {rule.id} {rule.name}: warning {rule.warning}, "
+                f"critical {rule.critical}, enabled {rule.enabled}"
+            )
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+
+
+@main.command("api")
+@click.option("--port", default=None, type=int, help="Port (default: a free one).")
+@click.option("--workers", default=2, show_default=True)
+def api(port: int | None, workers: int) -> None:
+    """Serve the citizen API (for now: HTTP ingest) with gunicorn on 127.0.0.1.
+
+    Example: smartcity api --port 8081
+    """
+    _export_stack_env()
+    from shared.stack import free_port
+
+    port = port or free_port()
+    click.echo(f"citizen API on http://127.0.0.1:{port}/api/v1/")
+    os.execvp(
+        os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+        [
+            "gunicorn",
+            "-w",
+            str(workers),
+            "--threads",
+            "4",
+            "-b",
+            f"127.0.0.1:{port}",
+            "citizen_api:create_app()",
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # demo
 
 

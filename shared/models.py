@@ -36,6 +36,7 @@ from shared.alerts.models import Alert, AlertEvent, AlertRule
 from shared.sensing.models import (
     DatastreamLatest,
     DeadLetter,
+    DeviceCredential,
     ObservationDaily,
     ObservationHourly,
 )
@@ -46,6 +47,7 @@ __all__ += [
     "AlertRule",
     "DatastreamLatest",
     "DeadLetter",
+    "DeviceCredential",
     "ObservationDaily",
     "ObservationHourly",
 ]

@@ -455,3 +455,37 @@ def _change(
             lat=key.lat,
         ),
     )
+
+
+def update_rule(
+    *,
+    session: Session,
+    rule_id: int,
+    actor: str,
+    warning: float | None = None,
+    critical: float | None = None,
+    enabled: bool | None = None,
+) -> AlertRule:
+    """Change a rule's levels or enabled flag, keeping it consistent with its direction."""
+    rule = session.get(AlertRule, rule_id)
+    if rule is None:
+        raise LookupError(f"no alert rule {rule_id}")
+    data = RuleCreate(
+        name=rule.name,
+        kind=rule.kind,
+        sensor_type=rule.sensor_type,
+        metric=rule.metric,
+        direction=rule.direction,
+        hysteresis=rule.hysteresis,
+        window_s=rule.window_s,
+        stale_after_s=rule.stale_after_s,
+        warning=warning if warning is not None else rule.warning,
+        critical=critical if critical is not None else rule.critical,
+    )  # fmt: skip  (validates the new levels)
+    rule.warning, rule.critical = data.warning, data.critical
+    if enabled is not None:
+        rule.enabled = enabled
+    rule.updated_by = actor
+    rule.updated_at = datetime.now(UTC)
+    session.flush()
+    return rule

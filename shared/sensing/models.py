@@ -251,3 +251,16 @@ class ObservationDaily(_Rollup, Base):
     """Daily roll-up (UTC days), kept for 10 years."""
 
     __tablename__ = "observation_daily"
+
+
+class DeviceCredential(Base):
+    """A device's key for the HTTP ingest endpoint; only its SHA-256 is stored."""
+
+    __tablename__ = "device_credential"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thing_id: Mapped[int] = mapped_column(ForeignKey("thing.id", ondelete="CASCADE"), index=True)
+    key_prefix: Mapped[str] = mapped_column(String(12))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

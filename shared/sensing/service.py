@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select, text
@@ -9,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.districts.models import District
 from shared.geo import SRID
-from shared.sensing.models import Location, SensorType, Thing, thing_location
+from shared.sensing.models import DeviceCredential, Location, SensorType, Thing, thing_location
 from shared.sensing.schemas import DatastreamKey
 
 
@@ -163,3 +165,34 @@ def apply_retention(
     daily = session.execute(text("DELETE FROM observation_daily WHERE bucket < :t"), {"t": old})
     return {"partitions_dropped": dropped, "hourly_deleted": hourly.rowcount,
             "daily_deleted": daily.rowcount}  # fmt: skip
+
+
+def _device_key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_device_key(*, session: Session, thing_code: str) -> str:
+    """Create a new HTTP-ingest key for a sensor and return it; it is never shown again."""
+    thing = session.scalar(select(Thing).where(Thing.code == thing_code))
+    if thing is None:
+        raise LookupError(f"no sensor with code {thing_code!r}")
+    key = "dev_" + secrets.token_urlsafe(32)
+    cred = DeviceCredential(
+        thing_id=thing.id, key_prefix=key[:12], key_hash=_device_key_hash(key),
+        created_at=datetime.now(UTC),
+    )  # fmt: skip
+    session.add(cred)
+    session.flush()
+    return key
+
+
+def authenticate_device(*, session: Session, key: str) -> Thing | None:
+    """Return the sensor a device key belongs to, or None for an unknown or revoked key."""
+    return session.scalar(
+        select(Thing)
+        .join(DeviceCredential, DeviceCredential.thing_id == Thing.id)
+        .where(
+            DeviceCredential.key_hash == _device_key_hash(key),
+            DeviceCredential.revoked_at.is_(None),
+        )
+    )

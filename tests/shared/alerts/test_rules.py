@@ -1,0 +1,58 @@
+"""Rules: validation, admin edits, and geofences (districts or a polygon)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from shapely.geometry import box
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.alerts.models import AlertRule, Direction, RuleKind
+from shared.alerts.schemas import RuleCreate
+from shared.alerts.service import create_rule, load_rules, update_rule
+from shared.sensing.flows import DatastreamIndex
+from shared.sensing.models import SensorType
+
+
+def test_rules_must_be_consistent() -> None:
+    with pytest.raises(ValidationError, match="needs a metric"):
+        RuleCreate(name="x", kind=RuleKind.threshold, sensor_type=SensorType.noise, warning=1)
+    with pytest.raises(ValidationError, match="beyond warning"):
+        RuleCreate(name="x", kind=RuleKind.threshold, sensor_type=SensorType.noise,
+                   metric="laeq", warning=80, critical=70)  # fmt: skip
+    with pytest.raises(ValidationError, match="beyond warning"):
+        RuleCreate(name="x", kind=RuleKind.threshold, sensor_type=SensorType.traffic,
+                   metric="speed", direction=Direction.below, warning=5, critical=15)  # fmt: skip
+    with pytest.raises(ValidationError, match="stale_after_s"):
+        RuleCreate(name="x", kind=RuleKind.stale, sensor_type=SensorType.noise)
+
+
+def test_admin_edits_levels_and_the_change_is_attributed(db_session: Session) -> None:
+    rule = db_session.scalar(select(AlertRule).where(AlertRule.name == "PM2.5 high"))
+    assert rule is not None
+    update_rule(session=db_session, rule_id=rule.id, warning=30, critical=50, actor="admin")
+    assert (rule.warning, rule.critical, rule.updated_by) == (30, 50, "admin")
+    with pytest.raises(ValidationError):
+        update_rule(session=db_session, rule_id=rule.id, critical=10, actor="admin")
+    update_rule(session=db_session, rule_id=rule.id, enabled=False, actor="admin")
+    assert rule.id not in {r.id for r in load_rules(session=db_session)}
+
+
+def test_geofences_scope_rules_to_districts_or_a_polygon(db_session: Session) -> None:
+    keys = DatastreamIndex()
+    keys.refresh_if_needed(session=db_session)
+    nw = keys.get(session=db_session, sensor="AQ-01", metric="pm25")
+    se = keys.get(session=db_session, sensor="AQ-11", metric="pm25")
+    assert nw is not None and se is not None and nw.district_id != se.district_id
+    by_district = create_rule(session=db_session, data=RuleCreate(
+        name="NW only", kind=RuleKind.threshold, sensor_type=SensorType.air_quality,
+        metric="pm25", warning=10, district_ids=[nw.district_id]))  # fmt: skip
+    lon, lat = se.lon, se.lat
+    square = box(lon - 0.001, lat - 0.001, lon + 0.001, lat + 0.001).wkt
+    by_polygon = create_rule(session=db_session, data=RuleCreate(
+        name="Around AQ-11", kind=RuleKind.threshold, sensor_type=SensorType.air_quality,
+        metric="pm25", warning=10, area_wkt=square))  # fmt: skip
+    specs = {r.id: r for r in load_rules(session=db_session)}
+    assert specs[by_district.id].applies_to(nw) and not specs[by_district.id].applies_to(se)
+    assert specs[by_polygon.id].applies_to(se) and not specs[by_polygon.id].applies_to(nw)

@@ -312,19 +312,15 @@ def bridge(max_batch: int, wait_ms: int, group: str, client_id: str | None) -> N
     _export_stack_env()
     from shared.config import get_settings
     from shared.ingest.bridge import Bridge
-    from shared.ingest.schemas import Batch, batch_encoder
-    from shared.tasks.celery_app import celery_app
+    from shared.tasks.celery_app import celery_app, ingest_sink
 
     settings = get_settings()
     if not settings.mqtt_url or not settings.redis_url:
         _fail("MQTT_URL and REDIS_URL are needed: run `smartcity stack up` first")
 
-    def enqueue(batch: Batch) -> None:
-        celery_app.send_task("ingest.store_batch", args=[batch_encoder.encode(batch).decode()])
-
     b = Bridge(
-        mqtt_url=settings.mqtt_url or "",
-        sink=enqueue,
+        url=settings.mqtt_url or "",
+        sink=ingest_sink(celery_app),
         max_batch=max_batch,
         max_wait_s=wait_ms / 1000.0,
         group=group,

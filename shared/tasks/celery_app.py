@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from celery import Celery
 
 from shared.config import Settings, get_settings
+from shared.ingest.schemas import Batch, batch_encoder
 
 QUEUES = ("ingest", "alerts", "maintenance", "push")
 
@@ -44,3 +47,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
 
 
 celery_app = make_celery()
+
+
+def ingest_sink(app: Celery) -> Callable[[Batch], None]:
+    """Return the bridge's sink: one `ingest.store_batch` task per batch (msgspec JSON text)."""
+
+    def enqueue(batch: Batch) -> None:
+        app.send_task("ingest.store_batch", args=[batch_encoder.encode(batch).decode()])
+
+    return enqueue

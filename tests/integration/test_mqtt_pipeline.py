@@ -34,13 +34,14 @@ def publisher(stack: StackState) -> mqtt.Client:
 
 
 def count_in_window(engine: Engine, code: str, since: datetime) -> tuple[int, int]:
-    """Return (rows, distinct times) for a sensor since a time."""
+    """Return (rows, distinct times) for a sensor in the hour from `since`."""
     with engine.connect() as c:
         row = c.execute(
             text(
                 "SELECT count(*), count(DISTINCT (o.datastream_id, o.phenomenon_time)) "
                 "FROM observation o JOIN datastream d ON d.id = o.datastream_id "
-                "JOIN thing t ON t.id = d.thing_id WHERE t.code = :c AND o.phenomenon_time >= :s"
+                "JOIN thing t ON t.id = d.thing_id WHERE t.code = :c AND o.phenomenon_time >= :s "
+                "AND o.phenomenon_time < CAST(:s AS timestamptz) + interval '1 hour'"
             ),
             {"c": code, "s": since},
         ).one()
@@ -56,7 +57,8 @@ def test_mqtt_readings_are_stored_exactly_once_and_bad_ones_dead_lettered(
             "WHERE t.code = 'NS-03'"))  # fmt: skip
     topic = f"city/{district}/noise/NS-03"
     pub = publisher(stack)
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    # A window of yesterday that no other test writes to (other tests write around now).
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1, hours=2)
     n = 600
     try:
         for i in range(n):

@@ -28,28 +28,31 @@ def _send(batch: Batch) -> None:
     make_celery().send_task("ingest.store_batch", args=[batch_encoder.encode(batch).decode()])
 
 
-def _count_for(engine: Engine, code: str) -> int:
+def _count_for(engine: Engine, code: str, since: float, until: float) -> int:
     with engine.connect() as c:
         return c.scalar(
             text(
                 "SELECT count(*) FROM observation o JOIN datastream d ON d.id = o.datastream_id "
-                "JOIN thing t ON t.id = d.thing_id WHERE t.code = :c"
+                "JOIN thing t ON t.id = d.thing_id WHERE t.code = :c "
+                "AND o.phenomenon_time BETWEEN to_timestamp(:a) AND to_timestamp(:b)"
             ),
-            {"c": code},
+            {"c": code, "a": since, "b": until},
         )
 
 
 def test_worker_stores_a_batch_once_even_when_sent_twice(
     engine: Engine, worker: WorkerProcess
 ) -> None:
-    now = time.time()
-    readings = [Reading("AQ-05", "no2", now - i, 20.0 + i % 7) for i in range(500)]
-    batch = Batch(batch_id=uuid4().hex, received_at=now, readings=readings)
+    # Yesterday, so that readings other tests send "now" for AQ-05 do not count here.
+    base = time.time() - 86_400 - 3_600
+    readings = [Reading("AQ-05", "no2", base - i, 20.0 + i % 7) for i in range(500)]
+    batch = Batch(batch_id=uuid4().hex, received_at=time.time(), readings=readings)
     _send(batch)
     _send(batch)  # a redelivery
-    assert _wait(lambda: _count_for(engine, "AQ-05") == 500)
+    window = (base - 499, base)
+    assert _wait(lambda: _count_for(engine, "AQ-05", *window) == 500)
     time.sleep(1.0)
-    assert _count_for(engine, "AQ-05") == 500
+    assert _count_for(engine, "AQ-05", *window) == 500
 
 
 def test_worker_dead_letters_bad_readings(engine: Engine, worker: WorkerProcess) -> None:

@@ -1,0 +1,1 @@
+"""Sensor simulator: replays real series from installed packages as city readings over MQTT."""

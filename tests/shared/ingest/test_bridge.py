@@ -281,7 +281,10 @@ def test_stop_flushes_the_open_batch_and_acknowledges_it(
     bridge.stop()
     assert len(sink.batches) == 1 and len(sink.keys) == 20
 
-    # Same session again: nothing is redelivered, so the acks went out before DISCONNECT.
+    # Same session again: nothing is redelivered, so the acks went out before DISCONNECT. Give
+    # the broker a moment to read them: a successor that connects first takes the session over
+    # while the old socket's PUBACKs are still unread, and those messages come back.
+    time.sleep(0.5)
     again = Collector()
     successor = started(make_bridge(again, client_id=f"{group}-fixed"))
     time.sleep(0.3)

@@ -199,8 +199,10 @@ def observe_batch(
             elif rule.kind == RuleKind.rate_of_change:
                 prev = previous.get(key.datastream_id)
                 if prev is not None and ts > prev[0]:
-                    per_min = abs(value - prev[1]) / ((ts - prev[0]).total_seconds() / 60.0)
-                    out.append(Observed(rule, key, per_min))
+                    # Change per minute, over at least a minute: a sensor sampling every few
+                    # seconds would otherwise turn ordinary jitter into a steep "rate".
+                    minutes = max((ts - prev[0]).total_seconds() / 60.0, 1.0)
+                    out.append(Observed(rule, key, abs(value - prev[1]) / minutes))
             elif rule.kind == RuleKind.sustained and rule.window_s:
                 sustained[rule.window_s].append((rule, key))
     for window_s, pairs in sustained.items():

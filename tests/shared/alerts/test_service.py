@@ -114,3 +114,16 @@ def test_a_silent_sensor_raises_a_stale_alert_and_recovers(db_session: Session) 
     )
     changes = run_stale_check(engine=db_session.get_bind(), index=index, rules=rules)
     assert [(c.action) for c in changes if c.alert.thing_id == thing_id] == ["resolved"]
+
+
+def test_rate_of_change_is_per_minute_over_at_least_a_minute(db_session: Session) -> None:
+    kw = {"index": DatastreamIndex(), "rules": RuleCache()}
+    now = time.time()
+    _send(db_session, [Reading("NS-06", "laeq", now - 300, 50.0)], **kw)
+    # +10 dB in 2 s is "10 dB/min" here (not 300): below the 15 dB/min warning level.
+    changes = _send(db_session, [Reading("NS-06", "laeq", now - 298, 60.0)], **kw)
+    assert [c for c in changes if c.alert.rule_name == "Noise jump"] == []
+    # +32 dB within a minute crosses the 30 dB/min critical level.
+    changes = _send(db_session, [Reading("NS-06", "laeq", now - 290, 92.0)], **kw)
+    jump = [c for c in changes if c.alert.rule_name == "Noise jump"]
+    assert [(c.action, c.alert.severity) for c in jump] == [("opened", Severity.critical)]

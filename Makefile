@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_MAJOR := 15
 APT_PACKAGES := postgresql-$(PG_MAJOR)-postgis-3 postgresql-$(PG_MAJOR)-pgrouting redis-server \
-	mosquitto mosquitto-clients
+	mosquitto mosquitto-clients chromium
 
 .PHONY: demo test install system-deps venv lint format stack-down clean help
 
@@ -32,6 +32,7 @@ system-deps:
 	command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
 	command -v mosquitto_pub >/dev/null || missing="$$missing mosquitto-clients"; \
+	command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import DateTime, MetaData, create_engine
+from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -40,10 +41,23 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# Per-connection setup run once when the pool opens a connection, outside any transaction, so
+# that a rolled-back transaction cannot undo it (the ingest staging table, for one).
+CONNECT_HOOKS: list[Callable[[Any], None]] = []
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    for hook in CONNECT_HOOKS:
+        hook(dbapi_connection)
+    dbapi_connection.commit()
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """Return one pooled engine per database URL."""
-    return create_engine(normalise_url(url), pool_pre_ping=True, future=True)
+    engine = create_engine(normalise_url(url), pool_pre_ping=True, future=True)
+    event.listen(engine, "connect", _on_connect)
+    return engine
 
 
 def get_engine() -> Engine:

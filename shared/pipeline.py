@@ -36,6 +36,8 @@ class RuleCache:
         self._at = 0.0
         self._max_age_s = max_age_s
         self._lock = threading.Lock()
+        # When each (rule, datastream) window mean was last computed: see SUSTAINED_EVERY_S.
+        self.sustained_seen: dict[tuple[int, int], float] = {}
 
     def get(self, *, session: Session) -> list[RuleSpec]:
         """Return the cached rules, reloading them if they are old."""
@@ -77,8 +79,9 @@ def process_batch(
                 newest[s.key.datastream_id] = (s.key, s.ts, s.value)
         specs = rules.get(session=session)
         observed = observe_batch(
-            session=session, rules=specs, newest=newest, previous=outcome.previous, now=now
-        )
+            session=session, rules=specs, newest=newest, previous=outcome.previous, now=now,
+            sustained_seen=rules.sustained_seen,
+        )  # fmt: skip
         changes = apply_observations(session=session, observed=observed, now=now)
     # Emitted only after commit: the console must never show an alert the database lacks.
     emit(changes)

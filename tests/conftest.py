@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from shared.config import get_settings
-from shared.db import normalise_url
+from shared.db import engine_for
 from shared.stack import LocalStack, StackState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,13 +59,14 @@ def engine(stack: StackState) -> Iterator[Engine]:
     from shared.sensing.service import ensure_partitions_around_now
 
     upgrade(database_url=stack.database_url)
-    eng = create_engine(normalise_url(stack.database_url))
+    eng = engine_for(stack.database_url)
     with session_scope(eng) as session:
         ensure_partitions_around_now(session=session, ahead_days=7, back_days=2)
         report = seed_demo(session=session)
     eng.info_seed_report = report  # type: ignore[attr-defined]
     yield eng
     eng.dispose()
+    engine_for.cache_clear()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -179,6 +180,11 @@ class Observed:
     value: float
 
 
+# A window mean moves slowly; recomputing it for every batch would scan up to a day of raw rows
+# per datastream each time, so it is re-evaluated at most this often per rule and datastream.
+SUSTAINED_EVERY_S = 60.0
+
+
 def observe_batch(
     *,
     session: Session,
@@ -186,8 +192,14 @@ def observe_batch(
     newest: dict[int, tuple[DatastreamKey, datetime, float]],
     previous: dict[int, tuple[datetime, float]],
     now: datetime,
+    sustained_seen: dict[tuple[int, int], float] | None = None,
 ) -> list[Observed]:
-    """Return what each applicable rule sees for the datastreams a batch touched."""
+    """Return what each applicable rule sees for the datastreams a batch touched.
+
+    `sustained_seen` maps (rule id, datastream id) to when its window mean was last computed
+    (monotonic seconds); pass the same dict across batches to throttle those queries.
+    """
+    clock = time.monotonic()
     out: list[Observed] = []
     sustained: dict[int, list[tuple[RuleSpec, DatastreamKey]]] = defaultdict(list)
     for key, ts, value in newest.values():
@@ -204,6 +216,11 @@ def observe_batch(
                     minutes = max((ts - prev[0]).total_seconds() / 60.0, 1.0)
                     out.append(Observed(rule, key, abs(value - prev[1]) / minutes))
             elif rule.kind == RuleKind.sustained and rule.window_s:
+                if sustained_seen is not None:
+                    seen_at = sustained_seen.get((rule.id, key.datastream_id))
+                    if seen_at is not None and clock - seen_at < SUSTAINED_EVERY_S:
+                        continue
+                    sustained_seen[(rule.id, key.datastream_id)] = clock
                 sustained[rule.window_s].append((rule, key))
     for window_s, pairs in sustained.items():
         ids = sorted({k.datastream_id for _, k in pairs})

@@ -55,10 +55,38 @@ def make_celery(settings: Settings | None = None) -> Celery:
 celery_app = make_celery()
 
 
-def ingest_sink(app: Celery) -> Callable[[Batch], None]:
-    """Return the bridge's sink: one `ingest.store_batch` task per batch (msgspec JSON text)."""
+def stored_key(batch_id: str) -> str:
+    """Return the Redis list the worker pushes to once a batch is committed."""
+    return f"smartcity:ingest:stored:{batch_id}"
+
+
+class BatchNotConfirmed(RuntimeError):
+    """The worker did not confirm a batch in time; the bridge lets MQTT redeliver it."""
+
+
+def ingest_sink(
+    app: Celery, *, redis_url: str | None = None, confirm_timeout_s: float | None = None
+) -> Callable[[Batch], None]:
+    """Return the bridge's sink: one `ingest.store_batch` task per batch (msgspec JSON text).
+
+    With `redis_url`, the sink also waits until the worker confirms the batch is committed, so
+    the bridge acknowledges MQTT messages only once their readings are in the database. Celery
+    on Redis alone is not enough: a worker killed between taking a task off the queue and
+    recording it as unacknowledged loses that task (kombu's BRPOP window). Waiting costs one
+    batch in flight per bridge; batches simply grow while the worker is busy.
+    """
+    import redis
+
+    client = redis.Redis.from_url(redis_url) if redis_url else None
+    settings = get_settings()
+    timeout = confirm_timeout_s or float(settings.ingest_visibility_timeout_s + 30)
 
     def enqueue(batch: Batch) -> None:
         app.send_task("ingest.store_batch", args=[batch_encoder.encode(batch).decode()])
+        if (
+            client is not None
+            and client.blpop([stored_key(batch.batch_id)], timeout=timeout) is None
+        ):
+            raise BatchNotConfirmed(f"batch {batch.batch_id} not stored within {timeout:.0f} s")
 
     return enqueue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import redis
 from sqlalchemy.exc import DBAPIError
 
 from shared.alerts.schemas import AlertChange
@@ -12,7 +13,18 @@ from shared.config import get_settings
 from shared.ingest.schemas import batch_decoder
 from shared.pipeline import process_batch
 from shared.realtime import Fanout
-from shared.tasks.celery_app import celery_app
+from shared.tasks.celery_app import celery_app, stored_key
+
+
+@lru_cache(maxsize=1)
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(get_settings().redis_url or "")
+
+
+def confirm_stored(batch_id: str) -> None:
+    """Tell a waiting bridge that the batch is committed (the key expires if nobody waits)."""
+    key = stored_key(batch_id)
+    _redis().pipeline().lpush(key, 1).expire(key, 300).execute()
 
 
 @lru_cache(maxsize=1)
@@ -46,4 +58,5 @@ def store_batch(payload: str) -> dict[str, Any]:
     result, _changes = process_batch(
         batch=batch, emit=emit_and_queue_push, retention_days=get_settings().raw_retention_days
     )
+    confirm_stored(batch.batch_id)
     return result.model_dump()

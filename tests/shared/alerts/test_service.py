@@ -127,3 +127,22 @@ def test_rate_of_change_is_per_minute_over_at_least_a_minute(db_session: Session
     changes = _send(db_session, [Reading("NS-06", "laeq", now - 290, 92.0)], **kw)
     jump = [c for c in changes if c.alert.rule_name == "Noise jump"]
     assert [(c.action, c.alert.severity) for c in jump] == [("opened", Severity.critical)]
+
+
+def test_sustained_mean_over_the_window_raises_an_alert(db_session: Session) -> None:
+    # PM2.5 24-h mean: warning 35.5. Readings of 30 for hours, then 60s: the mean crosses later
+    # than the instantaneous value, and the window query is throttled between batches.
+    rules = RuleCache()
+    kw = {"index": DatastreamIndex(), "rules": rules}
+    now = time.time()
+    history = [Reading("AQ-04", "pm25", now - 3600 * h, 30.0) for h in range(20, 0, -1)]
+    _send(db_session, history, **kw)
+    changes = _send(db_session, [Reading("AQ-04", "pm25", now - 60, 40.0)], **kw)
+    assert [c for c in changes if c.alert.rule_name == "PM2.5 24-h mean high"] == []  # mean ~30.5
+    rules.sustained_seen.clear()
+    spike = [Reading("AQ-04", "pm25", now - 50 + i, 200.0) for i in range(10)]
+    changes = _send(db_session, spike, **kw)
+    sustained = [c for c in changes if c.alert.rule_name == "PM2.5 24-h mean high"]
+    # (20 x 30 + 40 + 10 x 200) / 31 = 85.2 >= 55.5: critical.
+    assert [(c.action, c.alert.severity) for c in sustained] == [("opened", Severity.critical)]
+    assert "24 h mean" in sustained[0].alert.message

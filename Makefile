@@ -8,11 +8,13 @@ PG_MAJOR := 15
 APT_PACKAGES := postgresql-$(PG_MAJOR)-postgis-3 postgresql-$(PG_MAJOR)-pgrouting redis-server \
 	mosquitto mosquitto-clients chromium
 
-.PHONY: demo test install system-deps venv lint format stack-down clean help
+.PHONY: demo test e2e bench install system-deps venv lint format stack-down clean help
 
 help:
 	@echo "make demo   - install, start the private stack, migrate, seed Adlershof, run the services"
 	@echo "make test   - install, then run lint and the whole test suite on a private stack"
+	@echo "make e2e    - only the browser tests (Chromium, axe), about 2 minutes"
+	@echo "make bench  - bench/ingest: our pipeline against its baselines (about 4 min, --quick)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make clean  - stop the stack and remove .venv/ and .stack*/"
 
@@ -21,6 +23,12 @@ demo: install
 
 test: install lint
 	$(BIN)/pytest
+
+e2e: install
+	$(BIN)/pytest e2e
+
+bench: install
+	$(BIN)/python -m bench.ingest --quick
 
 install: system-deps venv
 
@@ -62,4 +70,4 @@ stack-down:
 	-$(BIN)/smartcity stack down
 
 clean: stack-down
-	rm -rf $(VENV) .stack .stack-test
+	rm -rf $(VENV) .stack .stack-test .stack-bench

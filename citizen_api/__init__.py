@@ -1,4 +1,4 @@
-"""The citizen API (Flask): Open311, citizen accounts and the device ingest endpoint."""
+"""The citizen API (Flask): Open311, citizen accounts, push devices and the device ingest."""
 
 from __future__ import annotations
 
@@ -17,15 +17,34 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         # Back-fills are sent in chunks; 16 MiB holds about 150k SenML records.
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        REDIS_URL=settings.redis_url,
+        ACCESS_TOKEN_TTL_S=15 * 60,
+        REFRESH_TOKEN_TTL_S=30 * 24 * 3600,
+        CORS_ORIGINS="*",
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_DEFAULT="600 per minute",
+        RATELIMIT_AUTH="20 per minute",
     )
     if test_config:
         app.config.update(test_config)
 
+    from citizen_api.auth import bp as auth_bp
+    from citizen_api.docs import bp as docs_bp
     from citizen_api.errors import register_error_handlers
     from citizen_api.extensions import init_extensions
     from citizen_api.ingest import bp as ingest_bp
+    from citizen_api.notifications import bp as notifications_bp
+    from citizen_api.open311 import bp as open311_bp
+    from citizen_api.reports import bp as reports_bp
+    from citizen_api.validation import reject_nul_bytes
 
     init_extensions(app)
     register_error_handlers(app)
+    app.before_request(reject_nul_bytes)
     app.register_blueprint(ingest_bp)
+    app.register_blueprint(open311_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(reports_bp)
+    app.register_blueprint(notifications_bp)
+    app.register_blueprint(docs_bp)
     return app

@@ -1,4 +1,4 @@
-"""Errors as RFC 9457 problem+json on /api; never an HTML page or a stack trace."""
+"""Errors as RFC 9457 problem+json on /api, as Open311 error lists on /open311; never HTML."""
 
 from __future__ import annotations
 
@@ -19,6 +19,14 @@ class ApiProblem(Exception):
         self.status, self.detail, self.type, self.extra = status, detail, type_, extra
 
 
+class Open311Error(Exception):
+    """An Open311 error: rendered as [{code, description}] in the request's format."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status, self.description = status, description
+
+
 def problem(status: int, detail: str, *, type_: str = "about:blank", **extra: Any) -> Response:
     """Return a problem+json response."""
     body = {"type": type_, "title": HTTPStatus(status).phrase, "status": status,
@@ -29,18 +37,39 @@ def problem(status: int, detail: str, *, type_: str = "about:blank", **extra: An
     return resp
 
 
+def _is_open311() -> bool:
+    return request.path.startswith("/open311/")
+
+
+def _error(status: int, detail: str) -> Response:
+    if _is_open311():
+        from citizen_api.open311.render import error_response
+
+        return error_response(Open311Error(status, detail))
+    return problem(status, detail)
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Turn every error into problem+json."""
+    """Turn every error into problem+json (or an Open311 error list under /open311)."""
 
     @app.errorhandler(ApiProblem)
     def _api_problem(exc: ApiProblem) -> Response:
         return problem(exc.status, exc.detail, type_=exc.type, **exc.extra)
 
+    @app.errorhandler(Open311Error)
+    def _open311(exc: Open311Error) -> Response:
+        from citizen_api.open311.render import error_response
+
+        return error_response(exc)
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
-        return problem(exc.code or 500, exc.description or "")
+        resp = _error(exc.code or 500, exc.description or "")
+        if exc.code == 405 and exc.response is None:
+            resp.headers["Allow"] = ", ".join(getattr(exc, "valid_methods", None) or [])
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         app.logger.exception("unhandled error on %s", request.path)
-        return problem(500, "an unexpected error occurred; it has been logged")
+        return _error(500, "an unexpected error occurred; it has been logged")

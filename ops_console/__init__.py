@@ -1,1 +1,1 @@
-"""The control-room console (Dash). Arrives with the console issue."""
+"""The control-room console: Dash 4 pages on Flask with Flask-SocketIO (see app.py)."""

@@ -320,7 +320,7 @@ def bridge(max_batch: int, wait_ms: int, group: str, client_id: str | None) -> N
 
     b = Bridge(
         url=settings.mqtt_url or "",
-        sink=ingest_sink(celery_app),
+        sink=ingest_sink(celery_app, redis_url=settings.redis_url),
         max_batch=max_batch,
         max_wait_s=wait_ms / 1000.0,
         group=group,
@@ -508,18 +508,16 @@ def rules_set(
 
 
 @main.command("api")
-@click.option("--port", default=None, type=int, help="Port (default: a free one).")
-@click.option("--workers", default=2, show_default=True)
-def api(port: int | None, workers: int) -> None:
-    """Serve the citizen API (for now: HTTP ingest) with gunicorn on 127.0.0.1.
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8081, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
+def api(host: str, port: int, workers: int) -> None:
+    """Serve the citizen API (Open311, accounts, reports, push devices, ingest) with gunicorn.
 
     Example: smartcity api --port 8081
     """
     _export_stack_env()
-    from shared.stack import free_port
-
-    port = port or free_port()
-    click.echo(f"citizen API on http://127.0.0.1:{port}/api/v1/")
+    click.echo(f"citizen API on http://{host}:{port}/  (docs: /api/docs, Open311: /open311/v2/)")
     os.execvp(
         os.path.join(os.path.dirname(sys.executable), "gunicorn"),
         [
@@ -527,12 +525,60 @@ def api(port: int | None, workers: int) -> None:
             "-w",
             str(workers),
             "--threads",
-            "4",
+            "8",
             "-b",
-            f"127.0.0.1:{port}",
+            f"{host}:{port}",
             "citizen_api:create_app()",
         ],
     )
+
+
+@main.group("api-client")
+def api_client() -> None:
+    """Open311 API clients (third-party apps)."""
+
+
+@api_client.command("create")
+@click.argument("name")
+@click.option("--email", default=None, help="Contact e-mail of the client's maintainer.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"name": ..., "api_key": ...}.')
+def api_client_create(name: str, email: str | None, as_json: bool) -> None:
+    """Register an Open311 client and print its API key (shown once, stored hashed).
+
+    Example: smartcity api-client create "FixMyStreet" --json
+    """
+    _export_stack_env()
+    from sqlalchemy.exc import IntegrityError
+
+    from shared.accounts.service import create_api_client
+    from shared.db import session_scope
+
+    try:
+        with session_scope() as session:
+            issued = create_api_client(session=session, name=name, contact_email=email)
+    except IntegrityError:
+        _fail(f"an API client named {name!r} exists already")
+        return
+    if as_json:
+        click.echo(json.dumps({"name": issued.name, "api_key": issued.api_key}))
+    else:
+        click.echo(f"API key for {issued.name} (shown once): {issued.api_key}")
+
+
+@main.command("console")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8050, show_default=True, type=int)
+@click.option("--threads", default=32, show_default=True, type=int)
+def console(host: str, port: int, threads: int) -> None:
+    """Serve the control-room console (gunicorn: one process, many threads, websockets).
+
+    Example: smartcity console --port 8050
+    """
+    _export_stack_env()
+    from ops_console.app import run
+
+    click.echo(f"control room on http://{host}:{port}/")
+    run(host, port, threads=threads)
 
 
 # --------------------------------------------------------------------------------------------
@@ -580,14 +626,25 @@ def demo(services: bool, rate: str) -> None:
     click.echo(f"  Redis               {state.redis_url}")
     click.echo(f"  MQTT (Mosquitto)    {state.mqtt_url}   (readings: city/<district>/<type>/<id>)")
     click.echo(f"  environment file    {stack_dir() / 'env'}")
-    click.echo("  console / citizen API: not built yet (their issues are open)")
+    from shared.stack import free_port
+
+    ports = {"console": free_port(), "api": free_port()}
+    if services:
+        click.echo(
+            f"  control room        http://127.0.0.1:{ports['console']}/   "
+            "(log in with a staff account above)"
+        )
+        click.echo(
+            f"  citizen API         http://127.0.0.1:{ports['api']}/api/docs   "
+            "(Open311: /open311/v2/)"
+        )
     if not services:
         click.echo(f"stop the stack with: smartcity stack down   (from {project_root()})")
         return
-    _run_services(rate=rate)
+    _run_services(rate=rate, ports=ports)
 
 
-def _run_services(*, rate: str) -> None:
+def _run_services(*, rate: str, ports: dict[str, int]) -> None:
     """Run worker, bridge and simulator as child processes until Ctrl-C or SIGTERM."""
     import signal
     import subprocess
@@ -596,8 +653,18 @@ def _run_services(*, rate: str) -> None:
     logs = stack_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     commands = {
-        "worker": [exe, "worker", "--beat", "-c", "2"],
+        "worker": [
+            exe,
+            "worker",
+            "--beat",
+            "-c",
+            "2",
+            "--queues",
+            "ingest,alerts,maintenance,push",
+        ],
         "bridge": [exe, "bridge"],
+        "console": [exe, "console", "--port", str(ports["console"])],
+        "api": [exe, "api", "--port", str(ports["api"])],
         "simulator": [exe, "simulate", "--rate", rate],
     }
     click.echo(f"4/4 starting services (logs in {logs}); Ctrl-C stops them, the stack stays up")

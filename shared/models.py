@@ -51,3 +51,22 @@ __all__ += [
     "ObservationDaily",
     "ObservationHourly",
 ]
+
+from shared.notifications.models import AreaSubscription, DeviceToken  # noqa: E402
+from shared.service_requests.models import (  # noqa: E402
+    RequestFollower,
+    RequestMedia,
+    Service,
+    ServiceRequest,
+    StatusChange,
+)
+
+__all__ += [
+    "AreaSubscription",
+    "DeviceToken",
+    "RequestFollower",
+    "RequestMedia",
+    "Service",
+    "ServiceRequest",
+    "StatusChange",
+]

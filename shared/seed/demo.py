@@ -39,6 +39,7 @@ from shared.sensing.models import (
     SensorType,
     Thing,
 )
+from shared.service_requests.service import seed_service_catalogue
 
 OSM_ATTRIBUTION = "Map data © OpenStreetMap contributors, ODbL 1.0 (via Eclipse SUMO)"
 JURISDICTION_CODE = "adlershof-demo"
@@ -96,7 +97,7 @@ def reset_demo(*, session: Session) -> None:
             "TRUNCATE thing_location, historical_location_location, historical_location, "
             "datastream, location, feature_of_interest, thing, sensor, observed_property, "
             "road_segment, intersection, district, jurisdiction, staff_user, api_client, "
-            "alert_event, alert, alert_rule, datastream_latest, dead_letter "
+            "alert_event, alert, alert_rule, datastream_latest, dead_letter, device_credential "
             "RESTART IDENTITY CASCADE"
         )
     )
@@ -150,6 +151,9 @@ def seed_demo(
 
     progress("creating the default alert rules")
     ensure_default_rules(session=session)
+
+    progress("seeding the Open311 service catalogue")
+    seed_service_catalogue(session=session)
 
     progress("creating staff users and the Open311 API client")
     report = SeedReport()

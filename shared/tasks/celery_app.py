@@ -47,7 +47,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
             "roll-ups": {"task": "maintenance.roll_up", "schedule": 300.0},
             "retention": {"task": "maintenance.apply_retention", "schedule": 86_400.0},
         },
-        include=["shared.tasks.ingest", "shared.tasks.alerts", "shared.tasks.maintenance"],
+        include=[
+            "shared.tasks.ingest",
+            "shared.tasks.alerts",
+            "shared.tasks.maintenance",
+            "shared.notifications.tasks",
+        ],
     )
     return app
 

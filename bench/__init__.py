@@ -1,0 +1,1 @@
+"""Benchmarks: each prints our figure, a baseline's, and the ratio (medians of repeated runs)."""

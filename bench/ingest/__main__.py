@@ -1,0 +1,36 @@
+"""`python -m bench.ingest [--quick]`: run the ingestion bench and print the table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bench.ingest.runner import Config, run, say, table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="one repetition, short steps (~4 min)")
+    ap.add_argument("--reps", type=int, help="repetitions of each measurement (default 3)")
+    ap.add_argument("--bridges", type=int, help="bridge processes (default 2)")
+    ap.add_argument("--workers", type=int, help="Celery worker processes (default 1)")
+    ap.add_argument("--concurrency", type=int, help="Celery pool size per worker (default 2)")
+    ap.add_argument("--batch", type=int, help="bridge batch size (default 5000)")
+    ap.add_argument("--wait-ms", type=int, help="bridge batch wait in ms (default 100)")
+    ap.add_argument("--pack", type=int, help="readings per SenML pack (default 100)")
+    ap.add_argument("--publishers", type=int, help="publisher processes (default 1)")
+    ap.add_argument("--no-node-red", dest="node_red", action="store_false", default=None)
+    ap.add_argument("--no-seed-design", dest="seed_design", action="store_false", default=None)
+    args = ap.parse_args()
+    over = {k: v for k, v in vars(args).items() if k != "quick"}
+    cfg = Config.make(quick=args.quick, **over)
+    res = run(cfg)
+    print()
+    print(table(res))
+    print()
+    print(json.dumps(res["medians"], indent=1))
+    say(f"results: {res['results_file']} ({res['wall_s']:.0f}s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Alert actions on behalf of the logged-in user: role check, audited service call, live push.
+
+The Dash callbacks and the JSON endpoints both go through `act_on_alert`, so the role check
+cannot be skipped by calling the server directly (CKAN's "one action layer" habit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+
+from ops_console import queries
+from ops_console.extensions import socketio
+from shared.accounts.models import Role
+from shared.accounts.service import role_allows
+from shared.alerts.schemas import AlertChange, AlertRead
+from shared.alerts.service import acknowledge_alert, resolve_alert
+from shared.db import session_scope
+from shared.realtime import GLOBAL_ROOM, district_room
+
+ACTIONS = ("acknowledge", "resolve")
+# Acting on alerts is control-room work: viewers (e.g. visitors, auditors) may only watch.
+REQUIRED_ROLE = Role.operator
+
+
+@dataclass
+class ActionRefused(Exception):
+    """The server refused an action; `status` is the HTTP status that fits."""
+
+    message: str
+    status: int = 403
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def act_on_alert(
+    *, username: str | None, action: str, alert_id: int, reason: str = ""
+) -> AlertRead:
+    """Acknowledge or resolve an alert as `username`, after checking their role; emit the change."""
+    if action not in ACTIONS:
+        raise ActionRefused(_("Unknown action."), 400)
+    if not username:
+        raise ActionRefused(_("Please sign in."), 401)
+    with session_scope() as session:
+        # The role is read from the database, not the cookie: a demoted user loses rights now.
+        user = queries.get_staff_user(session=session, username=username)
+        if user is None or not user.is_active:
+            raise ActionRefused(_("Please sign in."), 401)
+        if not role_allows(role=user.role, required=REQUIRED_ROLE):
+            raise ActionRefused(
+                _("Refused: your role (%(role)s) may not change alerts.", role=user.role.value)
+            )
+        try:
+            if action == "acknowledge":
+                acknowledge_alert(session=session, alert_id=alert_id, actor=user.username)
+            else:
+                if not reason.strip():
+                    raise ActionRefused(_("Give a reason to resolve the alert."), 400)
+                resolve_alert(
+                    session=session, alert_id=alert_id, actor=user.username, reason=reason.strip()
+                )
+        except LookupError as exc:
+            raise ActionRefused(_("No such alert."), 404) from exc
+        except ValueError as exc:
+            raise ActionRefused(_("Not possible: the alert changed meanwhile."), 409) from exc
+        read = queries.get_alert_read(session=session, alert_id=alert_id)
+    assert read is not None
+    change = AlertChange(event="alert.updated", action=f"{action}d", alert=read)
+    _emit(change)
+    return read
+
+
+def _emit(change: AlertChange) -> None:
+    # Through the Redis queue like the worker's events, so every console process sees it.
+    payload = change.model_dump(mode="json")
+    socketio.emit(change.event, payload, to=district_room(change.alert.district_id))
+    socketio.emit(change.event, payload, to=GLOBAL_ROOM)

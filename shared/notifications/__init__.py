@@ -1,0 +1,1 @@
+"""Push notifications: device tokens, area subscriptions, the notifier and its tasks."""

@@ -1,0 +1,1 @@
+"""Citizen service requests (Open311 GeoReport v2): catalogue, requests, history and media."""

@@ -1,0 +1,263 @@
+"""Queries and state changes for the service catalogue and service requests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from geoalchemy2 import Geography
+from sqlalchemy import cast, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from shared.districts.service import district_at
+from shared.geo import SRID, point
+from shared.service_requests.catalogue import CATALOGUE
+from shared.service_requests.models import (
+    RequestFollower,
+    RequestStatus,
+    Service,
+    ServiceRequest,
+    StatusChange,
+)
+from shared.service_requests.schemas import RequestCreate, RequestInvalid, RequestQuery
+
+NUMBER_TYPES = ("number",)
+
+
+def seed_service_catalogue(*, session: Session) -> int:
+    """Create or update the demo catalogue of city services; return how many were new."""
+    existing = {s.code: s for s in session.scalars(select(Service))}
+    created = 0
+    for item in CATALOGUE:
+        svc = existing.get(item["code"])
+        if svc is None:
+            svc = Service(code=item["code"])
+            session.add(svc)
+            created += 1
+        svc.name, svc.description, svc.group = item["name"], item["description"], item["group"]
+        svc.keywords, svc.agency_responsible = item["keywords"], item["agency"]
+        svc.type, svc.attributes, svc.is_active = "realtime", item["attributes"], True
+    session.flush()
+    return created
+
+
+def list_services(*, session: Session) -> list[Service]:
+    """Return the active services ordered by group and name."""
+    q = select(Service).where(Service.is_active.is_(True)).order_by(Service.group, Service.name)
+    return list(session.scalars(q))
+
+
+def get_service(*, session: Session, code: str) -> Service | None:
+    """Return the active service with this code, or None."""
+    return session.scalar(select(Service).where(Service.code == code, Service.is_active.is_(True)))
+
+
+def check_attributes(*, service: Service, values: dict[str, str | list[str]]) -> dict[str, Any]:
+    """Return attribute values checked against the service's definitions, or raise."""
+    defs = {a["code"]: a for a in service.attributes}
+    unknown = sorted(set(values) - set(defs))
+    if unknown:
+        raise RequestInvalid(f"unknown attribute(s) for {service.code}: {', '.join(unknown)}")
+    out: dict[str, Any] = {}
+    for code, d in defs.items():
+        raw = values.get(code)
+        if raw in (None, "", []):
+            if d["required"]:
+                raise RequestInvalid(f"attribute[{code}] is required: {d['description']}")
+            continue
+        keys = {v["key"] for v in d["values"]}
+        if d["datatype"] == "multivaluelist":
+            items = raw if isinstance(raw, list) else [raw]
+            bad = [v for v in items if v not in keys]
+            if bad:
+                raise RequestInvalid(f"attribute[{code}]: {bad[0]!r} is not one of {sorted(keys)}")
+            out[code] = list(dict.fromkeys(items))
+            continue
+        if isinstance(raw, list):
+            if len(raw) != 1:
+                raise RequestInvalid(f"attribute[{code}] takes one value")
+            raw = raw[0]
+        if d["datatype"] == "singlevaluelist" and raw not in keys:
+            raise RequestInvalid(f"attribute[{code}]: {raw!r} is not one of {sorted(keys)}")
+        if d["datatype"] in NUMBER_TYPES:
+            try:
+                float(raw)
+            except ValueError as exc:
+                raise RequestInvalid(f"attribute[{code}] must be a number") from exc
+        if d["datatype"] == "datetime":
+            try:
+                datetime.fromisoformat(raw)
+            except ValueError as exc:
+                raise RequestInvalid(f"attribute[{code}] must be an ISO 8601 datetime") from exc
+        out[code] = raw
+    return out
+
+
+def create_request(
+    *,
+    session: Session,
+    data: RequestCreate,
+    actor: str,
+    reporter_citizen_id: int | None = None,
+    api_client_id: int | None = None,
+) -> ServiceRequest:
+    """Create an open request with its first history row; the reporter follows it."""
+    service = get_service(session=session, code=data.service_code)
+    if service is None:
+        raise RequestInvalid(f"service_code {data.service_code!r} is not in the catalogue")
+    attributes = check_attributes(service=service, values=data.attributes)
+    district = None
+    if data.lat is not None and data.long is not None:
+        district = district_at(session=session, lon=data.long, lat=data.lat)
+    req = ServiceRequest(
+        token=str(uuid.uuid4()),
+        service=service,
+        status=RequestStatus.open.value,
+        status_notes="",
+        description=data.description,
+        geom=point(data.long, data.lat) if data.lat is not None and data.long is not None else None,
+        address_string=data.address_string,
+        address_id=data.address_id,
+        district_id=district.id if district else None,
+        attributes=attributes,
+        media_url=data.media_url,
+        reporter_citizen_id=reporter_citizen_id,
+        api_client_id=api_client_id,
+        contact=data.contact.model_dump(exclude_none=True),
+    )
+    req.history.append(StatusChange(status=RequestStatus.open.value, note="", actor=actor))
+    session.add(req)
+    session.flush()
+    if reporter_citizen_id is not None:
+        session.add(RequestFollower(request_id=req.id, citizen_id=reporter_citizen_id))
+        session.flush()
+    return req
+
+
+def get_request(*, session: Session, request_id: int) -> ServiceRequest | None:
+    """Return a request by id, or None."""
+    return session.get(ServiceRequest, request_id)
+
+
+def get_request_by_token(*, session: Session, token: str) -> ServiceRequest | None:
+    """Return the request created under this token, or None."""
+    return session.scalar(select(ServiceRequest).where(ServiceRequest.token == token))
+
+
+def find_requests(*, session: Session, query: RequestQuery) -> list[ServiceRequest]:
+    """Return requests matching Open311 filters, newest first, at most `query.limit`."""
+    q = select(ServiceRequest).join(Service)
+    if query.ids is not None:
+        q = q.where(ServiceRequest.id.in_(query.ids))
+    else:
+        if query.service_codes:
+            q = q.where(Service.code.in_(query.service_codes))
+        if query.start is not None:
+            q = q.where(ServiceRequest.requested_at >= query.start)
+        if query.end is not None:
+            q = q.where(ServiceRequest.requested_at <= query.end)
+        if query.statuses:
+            q = q.where(ServiceRequest.status.in_([s.value for s in query.statuses]))
+        if query.bbox is not None:
+            q = q.where(ServiceRequest.geom.op("&&")(func.ST_MakeEnvelope(*query.bbox, SRID)))
+    q = q.order_by(ServiceRequest.requested_at.desc(), ServiceRequest.id.desc())
+    return list(session.scalars(q.limit(query.limit)))
+
+
+def set_request_status(
+    *, session: Session, request_id: int, status: RequestStatus, note: str, actor: str
+) -> StatusChange:
+    """Record a status change (or a new public note on the same status) in the history."""
+    lock = select(ServiceRequest).where(ServiceRequest.id == request_id)
+    req = session.scalar(lock.with_for_update(of=ServiceRequest))
+    if req is None:
+        raise LookupError(f"no service request {request_id}")
+    if status.value == req.status and not note.strip():
+        raise RequestInvalid(f"request {request_id} is already {status.value}; add a note")
+    change = StatusChange(request_id=req.id, status=status.value, note=note.strip(), actor=actor)
+    session.add(change)
+    req.status, req.status_notes, req.updated_at = status.value, note.strip(), func.now()
+    session.flush()
+    return change
+
+
+def find_duplicates(
+    *,
+    session: Session,
+    service_id: int,
+    lon: float,
+    lat: float,
+    at: datetime,
+    radius_m: float,
+    window: timedelta,
+    limit: int = 5,
+) -> list[tuple[ServiceRequest, float]]:
+    """Return open requests of the same service within radius and time window, nearest first."""
+    here = cast(func.ST_SetSRID(func.ST_MakePoint(lon, lat), SRID), Geography)
+    there = cast(ServiceRequest.geom, Geography)
+    dist = func.ST_Distance(there, here).label("distance_m")
+    q = (
+        select(ServiceRequest, dist)
+        .where(
+            ServiceRequest.service_id == service_id,
+            ServiceRequest.status != RequestStatus.closed.value,
+            ServiceRequest.geom.is_not(None),
+            ServiceRequest.requested_at >= at - window,
+            ServiceRequest.requested_at <= at + window,
+            func.ST_DWithin(there, here, radius_m),
+        )
+        .order_by(dist, ServiceRequest.id)
+        .limit(limit)
+    )
+    return [(r, float(d)) for r, d in session.execute(q)]
+
+
+def follow_request(*, session: Session, request_id: int, citizen_id: int) -> bool:
+    """Make the citizen follow the request; return False if they already did."""
+    if session.get(RequestFollower, (request_id, citizen_id)) is not None:
+        return False
+    session.add(RequestFollower(request_id=request_id, citizen_id=citizen_id))
+    session.flush()
+    return True
+
+
+def unfollow_request(*, session: Session, request_id: int, citizen_id: int) -> bool:
+    """Stop the citizen following the request; return False if they did not."""
+    row = session.get(RequestFollower, (request_id, citizen_id))
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+def follower_ids(*, session: Session, request_id: int) -> list[int]:
+    """Return the ids of the citizens following a request."""
+    q = select(RequestFollower.citizen_id).where(RequestFollower.request_id == request_id)
+    return list(session.scalars(q))
+
+
+def list_citizen_requests(*, session: Session, citizen_id: int) -> Sequence[ServiceRequest]:
+    """Return the requests a citizen reported or follows, newest first, with history."""
+    followed = select(RequestFollower.request_id).where(RequestFollower.citizen_id == citizen_id)
+    q = (
+        select(ServiceRequest)
+        .where(
+            or_(
+                ServiceRequest.reporter_citizen_id == citizen_id,
+                ServiceRequest.id.in_(followed),
+            )
+        )
+        .options(selectinload(ServiceRequest.history), selectinload(ServiceRequest.media))
+        .order_by(ServiceRequest.requested_at.desc(), ServiceRequest.id.desc())
+    )
+    return list(session.scalars(q))
+
+
+def citizen_can_see(*, session: Session, request: ServiceRequest, citizen_id: int) -> bool:
+    """Return True if the citizen reported or follows the request."""
+    if request.reporter_citizen_id == citizen_id:
+        return True
+    return session.get(RequestFollower, (request.id, citizen_id)) is not None

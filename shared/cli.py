@@ -528,6 +528,9 @@ def api(host: str, port: int, workers: int) -> None:
             "8",
             "-b",
             f"{host}:{port}",
+            # Stop within seconds: phones retry, and `smartcity demo` waits for it on Ctrl-C.
+            "--graceful-timeout",
+            "5",
             "citizen_api:create_app()",
         ],
     )
@@ -646,6 +649,7 @@ def demo(services: bool, rate: str) -> None:
 
 def _run_services(*, rate: str, ports: dict[str, int]) -> None:
     """Run worker, bridge and simulator as child processes until Ctrl-C or SIGTERM."""
+    import contextlib
     import signal
     import subprocess
 
@@ -671,7 +675,11 @@ def _run_services(*, rate: str, ports: dict[str, int]) -> None:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, cmd in commands.items():
         out = (logs / f"{name}.log").open("ab")
-        procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        # Own process group each, so that stopping a service also stops its children
+        # (gunicorn and Celery workers).
+        procs[name] = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         click.echo(f"  {name:<10} pid {procs[name].pid}  {' '.join(cmd[1:])}")
         time.sleep(1.0)
     stopping = False
@@ -697,12 +705,14 @@ def _run_services(*, rate: str, ports: dict[str, int]) -> None:
     click.echo("stopping services")
     for p in procs.values():
         if p.poll() is None:
-            p.terminate()
-    for p in procs.values():
+            os.killpg(p.pid, signal.SIGTERM)
+    for name, p in procs.items():
         try:
-            p.wait(timeout=20)
+            p.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            p.kill()
+            click.echo(f"  {name} did not stop in 30 s: killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGKILL)  # stragglers in its group, if any
     click.echo(
         f"services stopped; the stack is still up (smartcity stack down, from {project_root()})"
     )

@@ -1,5 +1,5 @@
-"""Acceptance 2, 3 and 5: a live critical alert, keyboard-only handling with an audit trail,
-and a viewer refused by the server."""
+"""Acceptance 2, 3 and 5: a live critical alert, keyboard-only handling (assign, acknowledge,
+resolve) with an audit trail, and a viewer refused by the server."""
 
 from __future__ import annotations
 
@@ -45,6 +45,20 @@ def _tab_to(page: Page, selector: str, limit: int = 400) -> None:
         if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
             return
     raise AssertionError(f"could not reach {selector} with Tab")
+
+
+def _choose_option(page: Page, text: str, limit: int = 20) -> None:
+    """In an open dcc.Dropdown, arrow to the option containing `text` and press Enter."""
+    page.wait_for_function("document.activeElement?.closest('[role=option]') != null")
+    for _ in range(limit):
+        current = page.evaluate(
+            "document.activeElement?.closest('[role=option]')?.textContent ?? ''"
+        )
+        if text in current:
+            page.keyboard.press("Enter")
+            return
+        page.keyboard.press("ArrowDown")
+    raise AssertionError(f"no option {text!r} in the open dropdown")
 
 
 @pytest.fixture(scope="module")
@@ -105,13 +119,33 @@ def test_viewer_cannot_acknowledge(
         assert c.scalar(text("SELECT status FROM alert WHERE id = :i"), {"i": alert_id}) == "open"
 
 
-def test_acknowledge_and_resolve_by_keyboard(
+def test_assign_acknowledge_and_resolve_by_keyboard(
     page: Page, city: City, critical_alert_id: dict[str, int]
 ) -> None:
+    from e2e.test_pages import check_axe
+
     alert_id = critical_alert_id["id"]
     login(page, city, "operator")
     card = page.locator(f"#home-alert-{alert_id}")
     expect(card).to_be_visible()
+    group = card.get_by_role("group", name="Assign to")
+    expect(group).to_be_visible()  # the control is labelled for assistive technology
+    check_axe(page, "home-with-alert-actions")  # the card's controls, live, for an operator
+
+    # Assign: Tab to the staff list, open it with the arrow key, pick, Tab to Assign, Enter.
+    _tab_to(page, f"#home-alert-{alert_id} button.assign-select")
+    page.keyboard.press("ArrowDown")
+    _choose_option(page, "(dispatcher)")
+    expect(group.locator(".dash-dropdown-value")).to_contain_text("dispatcher")
+    _tab_to(page, f"#home-alert-{alert_id} .btn-assign")
+    page.keyboard.press("Enter")
+    expect(page.locator("#home-action-status")).to_contain_text(f"Assigned {SENSOR} to dispatcher")
+    expect(card.locator(".alert-assignee")).to_have_text("Assigned to dispatcher")
+    expect(card.locator(".alert-audit .audit-assigned")).to_contain_text(
+        "operator · assigned to dispatcher"
+    )
+    expect(card.locator(".badge.st-open")).to_be_visible()  # assigning does not acknowledge
+
     _tab_to(page, f"#home-alert-{alert_id} .btn-ack")
     page.keyboard.press("Enter")
     expect(page.locator("#home-action-status")).to_contain_text(f"Acknowledged {SENSOR}")
@@ -124,15 +158,19 @@ def test_acknowledge_and_resolve_by_keyboard(
     page.keyboard.press("Enter")
     expect(page.locator("#home-action-status")).to_contain_text(f"Resolved {SENSOR}")
     audit = card.locator(".alert-audit")
+    expect(audit.locator(".audit-assigned")).to_contain_text("dispatcher")
     expect(audit.locator(".audit-acknowledged")).to_contain_text("operator")
     expect(audit.locator(".audit-resolved")).to_contain_text("noise permit 2026-114")
 
     with city.engine.connect() as c:
         rows = c.execute(
-            text("SELECT action, actor, at FROM alert_event WHERE alert_id = :i ORDER BY id"),
-            {"i": alert_id},
-        ).all()
+            text("SELECT action, actor, at, note FROM alert_event WHERE alert_id = :i "
+                 "ORDER BY id"), {"i": alert_id},
+        ).all()  # fmt: skip
+        assigned = c.scalar(text("SELECT assigned_to FROM alert WHERE id = :i"), {"i": alert_id})
     assert [(r.action, r.actor) for r in rows] == [
-        ("opened", "system"), ("acknowledged", "operator"), ("resolved", "operator"),
+        ("opened", "system"), ("assigned", "operator"), ("acknowledged", "operator"),
+        ("resolved", "operator"),
     ]  # fmt: skip
+    assert rows[1].note == "to dispatcher" and assigned == "dispatcher"
     assert all(r.at.tzinfo is not None for r in rows)

@@ -129,6 +129,20 @@ DE: dict[str, str] = {
     "Sign in with your staff account.": "Melden Sie sich mit Ihrem Dienstkonto an.",
     "User name": "Benutzername",
     "Password": "Passwort",
+    # Alert assignment and citizen requests on the district page.
+    "Choose an active staff member to assign.":
+        "Wählen Sie eine aktive Person aus dem Personal für die Zuweisung.",
+    "assigned": "zugewiesen",
+    "assigned to %(name)s": "zugewiesen an %(name)s",
+    "Assigned to %(name)s": "Zugewiesen an %(name)s",
+    "Assign to": "Zuweisen an",
+    "Choose a person": "Person wählen",
+    "Assign": "Zuweisen",
+    "Assign %(code)s to the chosen person": "%(code)s der gewählten Person zuweisen",
+    "Assigned %(code)s to %(name)s.": "%(code)s an %(name)s zugewiesen.",
+    "not yet closed": "noch nicht erledigt",
+    "Open citizen requests by district": "Offene Bürgermeldungen nach Bezirk",
+    "Requests": "Meldungen",
 }  # fmt: skip
 
 AR: dict[str, str] = {
@@ -252,4 +266,17 @@ AR: dict[str, str] = {
     "Sign in with your staff account.": "سجّل الدخول بحساب الموظف.",
     "User name": "اسم المستخدم",
     "Password": "كلمة المرور",
+    # Alert assignment and citizen requests on the district page.
+    "Choose an active staff member to assign.": "اختر موظفًا نشطًا لإسناد التنبيه إليه.",
+    "assigned": "أُسند",
+    "assigned to %(name)s": "أُسند إلى %(name)s",
+    "Assigned to %(name)s": "مُسند إلى %(name)s",
+    "Assign to": "إسناد إلى",
+    "Choose a person": "اختر شخصًا",
+    "Assign": "إسناد",
+    "Assign %(code)s to the chosen person": "إسناد %(code)s إلى الشخص المختار",
+    "Assigned %(code)s to %(name)s.": "تم إسناد %(code)s إلى %(name)s.",
+    "not yet closed": "لم تُغلق بعد",
+    "Open citizen requests by district": "بلاغات المواطنين المفتوحة حسب الحي",
+    "Requests": "البلاغات",
 }  # fmt: skip

@@ -15,11 +15,13 @@ from ops_console.extensions import socketio
 from shared.accounts.models import Role
 from shared.accounts.service import role_allows
 from shared.alerts.schemas import AlertChange, AlertRead
-from shared.alerts.service import acknowledge_alert, resolve_alert
+from shared.alerts.service import acknowledge_alert, assign_alert, resolve_alert
 from shared.db import session_scope
 from shared.realtime import GLOBAL_ROOM, district_room
 
-ACTIONS = ("acknowledge", "resolve")
+ACTIONS = ("acknowledge", "assign", "resolve")
+# The audit/event name of each action.
+DONE = {"acknowledge": "acknowledged", "assign": "assigned", "resolve": "resolved"}
 # Acting on alerts is control-room work: viewers (e.g. visitors, auditors) may only watch.
 REQUIRED_ROLE = Role.operator
 
@@ -36,9 +38,10 @@ class ActionRefused(Exception):
 
 
 def act_on_alert(
-    *, username: str | None, action: str, alert_id: int, reason: str = ""
+    *, username: str | None, action: str, alert_id: int, reason: str = "", assignee: str = ""
 ) -> AlertRead:
-    """Acknowledge or resolve an alert as `username`, after checking their role; emit the change."""
+    """Acknowledge, assign or resolve an alert as `username`, after checking their role; emit
+    the change."""
     if action not in ACTIONS:
         raise ActionRefused(_("Unknown action."), 400)
     if not username:
@@ -55,6 +58,12 @@ def act_on_alert(
         try:
             if action == "acknowledge":
                 acknowledge_alert(session=session, alert_id=alert_id, actor=user.username)
+            elif action == "assign":
+                target = queries.get_staff_user(session=session, username=assignee.strip())
+                if target is None or not target.is_active:
+                    raise ActionRefused(_("Choose an active staff member to assign."), 400)
+                assign_alert(session=session, alert_id=alert_id, actor=user.username,
+                             assignee=target.username)  # fmt: skip
             else:
                 if not reason.strip():
                     raise ActionRefused(_("Give a reason to resolve the alert."), 400)
@@ -67,7 +76,7 @@ def act_on_alert(
             raise ActionRefused(_("Not possible: the alert changed meanwhile."), 409) from exc
         read = queries.get_alert_read(session=session, alert_id=alert_id)
     assert read is not None
-    change = AlertChange(event="alert.updated", action=f"{action}d", alert=read)
+    change = AlertChange(event="alert.updated", action=DONE[action], alert=read)
     _emit(change)
     return read
 

@@ -103,7 +103,8 @@ def districts() -> Response:
 
 @bp.post("/alerts/<int:alert_id>/<action>")
 def alert_action(alert_id: int, action: str) -> Response:
-    """Acknowledge or resolve an alert; JSON body {"reason": ...} for resolve."""
+    """Acknowledge, assign or resolve an alert; JSON body {"reason": ...} for resolve,
+    {"assignee": <staff username>} for assign."""
     # A JSON body forces a CORS preflight, so another site cannot post this with our cookie.
     if not request.is_json:
         return _json({"error": "send application/json"}, 415)
@@ -114,6 +115,7 @@ def alert_action(alert_id: int, action: str) -> Response:
             action=action,
             alert_id=alert_id,
             reason=str(body.get("reason", "")),
+            assignee=str(body.get("assignee", "")),
         )
     except ActionRefused as exc:
         return _json({"error": exc.message}, exc.status)

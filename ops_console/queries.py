@@ -56,7 +56,7 @@ class DistrictKpi:
     open_alerts: int
     open_critical: int
     sensors: int
-    # No citizen-request module exists yet: None means "not available", not zero.
+    # Citizen requests not closed yet whose point lies in the district (None: not counted).
     open_requests: int | None = None
 
 
@@ -225,7 +225,9 @@ _DISTRICT_KPI_SQL = text(
       (SELECT count(*) FROM alert a WHERE a.district_id = di.id AND a.status <> 'resolved'),
       (SELECT count(*) FROM alert a WHERE a.district_id = di.id AND a.status <> 'resolved'
          AND a.severity = 'critical'),
-      (SELECT count(*) FROM thing t WHERE t.district_id = di.id)
+      (SELECT count(*) FROM thing t WHERE t.district_id = di.id),
+      (SELECT count(*) FROM service_request sr
+         WHERE sr.status <> 'closed' AND ST_Covers(di.geom, sr.geom))
     FROM district di ORDER BY di.code
     """
 )
@@ -238,7 +240,8 @@ def _aqi(pm25: float | None) -> int | None:
 
 
 def list_district_kpis(*, session: Session, now: datetime | None = None) -> list[DistrictKpi]:
-    """Return AQI (now and 24 h), congestion, open alerts and sensor counts per district."""
+    """Return AQI (now and 24 h), congestion, open alerts, open citizen requests (spatially:
+    not closed, point covered by the district) and sensor counts per district."""
     now = now or datetime.now(UTC)
     params = {"pm": "pm25", "stale": now - STALE_AFTER, "day": now - timedelta(hours=24)}
     out = []
@@ -256,6 +259,7 @@ def list_district_kpis(*, session: Session, now: datetime | None = None) -> list
                 open_alerts=r[6],
                 open_critical=r[7],
                 sensors=r[8],
+                open_requests=r[9],
             )
         )
     return out
@@ -278,6 +282,7 @@ def list_district_features(*, session: Session) -> list[dict[str, Any]]:
                     "aqi": k.aqi_now,
                     "congestion": k.congestion or "UNKNOWN",
                     "open_alerts": k.open_alerts,
+                    "open_requests": k.open_requests,
                 },
             }
         )
@@ -288,7 +293,7 @@ _ALERT_READ_SQL = """
     SELECT a.id, a.rule_id, r.name, a.thing_id, t.code, a.datastream_id, a.district_id,
            coalesce(di.code, ''), t.sensor_type, coalesce(op.code, r.metric), a.severity,
            a.status, a.value, a.message, a.opened_at, a.updated_at,
-           ST_X(loc.geom), ST_Y(loc.geom)
+           ST_X(loc.geom), ST_Y(loc.geom), a.assigned_to, a.assigned_at
     FROM alert a
     JOIN alert_rule r ON r.id = a.rule_id
     JOIN thing t ON t.id = a.thing_id
@@ -321,6 +326,8 @@ def _alert_read(r: Any) -> AlertRead:
         updated_at=r[15],
         lon=float(r[16] or 0.0),
         lat=float(r[17] or 0.0),
+        assigned_to=r[18],
+        assigned_at=r[19],
     )
 
 
@@ -493,6 +500,27 @@ def list_district_choices(*, session: Session) -> list[tuple[int, str, str]]:
 def get_staff_user(*, session: Session, username: str) -> StaffUser | None:
     """Return the staff user with this username, or None."""
     return session.scalar(select(StaffUser).where(StaffUser.username == username))
+
+
+def list_active_staff(*, session: Session) -> list[tuple[str, str]]:
+    """Return (username, display name) of every active staff user, by username."""
+    rows = session.execute(
+        select(StaffUser.username, StaffUser.display_name)
+        .where(StaffUser.is_active.is_(True))
+        .order_by(StaffUser.username)
+    )
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+def list_alert_assignees(*, session: Session, alert_ids: list[int]) -> dict[int, str]:
+    """Return {alert id: assigned staff username} for those of the given alerts assigned."""
+    if not alert_ids:
+        return {}
+    rows = session.execute(
+        text("SELECT id, assigned_to FROM alert WHERE id = ANY(:ids) AND assigned_to IS NOT NULL"),
+        {"ids": alert_ids},
+    )
+    return {int(r[0]): str(r[1]) for r in rows}
 
 
 def get_city_bounds(*, session: Session) -> tuple[tuple[float, float], tuple[float, float]] | None:

@@ -65,6 +65,7 @@ def action_label(action: str) -> str:
         "opened": _("opened"),
         "escalated": _("escalated"),
         "acknowledged": _("acknowledged"),
+        "assigned": _("assigned"),
         "resolved": _("resolved"),
     }.get(action, action)
 

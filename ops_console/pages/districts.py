@@ -68,7 +68,9 @@ def layout(display: str | None = None, **_q: Any) -> html.Div:
                             _("Citizen requests"),
                             "—" if k.open_requests is None else str(k.open_requests),
                             "tile-unavailable" if k.open_requests is None else "",
-                            note=_("not connected yet") if k.open_requests is None else "",
+                            note=_("not connected yet")
+                            if k.open_requests is None
+                            else _("not yet closed"),
                         ),
                     ],
                     className="tiles",
@@ -99,6 +101,15 @@ def layout(display: str | None = None, **_q: Any) -> html.Div:
         y_title=_("Alerts"),
         wall=wall,
     )
+    request_fig = bars(
+        title=_("Open citizen requests by district"),
+        x=names,
+        y=[k.open_requests or 0 for k in kpis],
+        colours=["#1f6feb" for _k in kpis],
+        rtl=rtl,
+        y_title=_("Requests"),
+        wall=wall,
+    )
     return html.Div(
         className="page districts",
         children=[
@@ -109,6 +120,9 @@ def layout(display: str | None = None, **_q: Any) -> html.Div:
                     dcc.Graph(figure=aqi_fig, config=cfg, className="chart", id="districts-aqi"),
                     dcc.Graph(
                         figure=alert_fig, config=cfg, className="chart", id="districts-alerts"
+                    ),
+                    dcc.Graph(
+                        figure=request_fig, config=cfg, className="chart", id="districts-requests"
                     ),
                 ],
                 className="chart-grid",

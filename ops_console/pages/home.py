@@ -319,13 +319,26 @@ def render_feed(
     items = [a for a in items if a["severity"] in (severities or [])][:FEED_LIMIT]
     if not items:
         return [html.P(_("No alerts match."), className="feed-empty")]
+    ids = [a["id"] for a in items]
+    act = can_act()
     with session_scope() as session:
-        events = queries.list_alert_events(session=session, alert_ids=[a["id"] for a in items])
+        events = queries.list_alert_events(session=session, alert_ids=ids)
+        # From the database: a worker's live update of the alert does not carry the assignee.
+        assignees = queries.list_alert_assignees(session=session, alert_ids=ids)
+        staff = queries.list_active_staff(session=session) if act else []
     by_alert: dict[int, list[queries.AuditEvent]] = {}
     for e in events:
         by_alert.setdefault(e.alert_id, []).append(e)
-    act = can_act()
-    return [alert_card(a, by_alert.get(a["id"], []), can_act=act) for a in items]
+    return [
+        alert_card(
+            a,
+            by_alert.get(a["id"], []),
+            can_act=act,
+            staff=staff,
+            assigned_to=assignees.get(a["id"]),
+        )
+        for a in items
+    ]
 
 
 @callback(
@@ -368,6 +381,41 @@ def act(
         else _("Resolved %(code)s.", code=read.thing_code)
     )
     return merged, done
+
+
+@callback(
+    Output("app-alerts", "data", allow_duplicate=True),
+    Output("home-action-status", "children", allow_duplicate=True),
+    Input({"type": "home-assign", "alert": ALL}, "n_clicks"),
+    State({"type": "home-assignee", "alert": ALL}, "value"),
+    State({"type": "home-assignee", "alert": ALL}, "id"),
+    State("app-alerts", "data"),
+    prevent_initial_call=True,
+)
+def assign(
+    _clicks: list[int | None],
+    assignees: list[str | None],
+    assignee_ids: list[dict[str, Any]],
+    alerts: dict[str, Any] | None,
+) -> tuple[Any, str]:
+    """Assign the alert whose Assign button was pressed (the server checks the role)."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not ctx.triggered or not ctx.triggered[0]["value"]:
+        return dash.no_update, dash.no_update  # a card was re-rendered, nobody clicked
+    alert_id = int(trigger["alert"])
+    assignee = next(
+        (v or "" for v, i in zip(assignees, assignee_ids, strict=False) if i["alert"] == alert_id),
+        "",
+    )
+    try:
+        read = act_on_alert(
+            username=current_username(), action="assign", alert_id=alert_id, assignee=assignee
+        )
+    except ActionRefused as exc:
+        return dash.no_update, exc.message
+    merged = dict(alerts or {})
+    merged[str(read.id)] = read.model_dump(mode="json")
+    return merged, _("Assigned %(code)s to %(name)s.", code=read.thing_code, name=read.assigned_to)
 
 
 @callback(Output("home-districts", "hideout"), Input("home-choropleth", "value"))

@@ -123,6 +123,9 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolve_reason: Mapped[str | None] = mapped_column(Text)
+    # Who is handling it: a staff username (plain string, like acknowledged_by), and since when.
+    assigned_to: Mapped[str | None] = mapped_column(String(64))
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     rule: Mapped[AlertRule] = relationship()
     events: Mapped[list[AlertEvent]] = relationship(
@@ -139,7 +142,8 @@ class AlertEvent(Base):
     alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(String(64))  # a staff username, or "system"
-    action: Mapped[str] = mapped_column(String(32))  # opened, escalated, acknowledged, resolved
+    # opened, escalated, acknowledged, assigned, resolved
+    action: Mapped[str] = mapped_column(String(32))
     severity: Mapped[Severity] = mapped_column(Enum(Severity, name="alert_severity"))
     status: Mapped[AlertStatus] = mapped_column(Enum(AlertStatus, name="alert_status"))
     value: Mapped[float | None] = mapped_column(Float)

@@ -68,11 +68,13 @@ class AlertRead(BaseModel):
     updated_at: datetime
     lon: float
     lat: float
+    assigned_to: str | None = None
+    assigned_at: datetime | None = None
 
 
 class AlertChange(BaseModel):
     """An alert that opened, escalated or resolved, ready to fan out."""
 
     event: str  # "alert.raised" for a new alert, "alert.updated" otherwise
-    action: str  # opened, escalated, resolved, acknowledged
+    action: str  # opened, escalated, resolved, acknowledged, assigned
     alert: AlertRead

@@ -15,6 +15,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from shared.accounts.models import StaffUser
 from shared.alerts.models import (
     Alert,
     AlertEvent,
@@ -344,6 +345,21 @@ def resolve_alert(*, session: Session, alert_id: int, actor: str, reason: str) -
         raise ValueError(f"alert {alert_id} is already resolved")
     _transition(session, alert, datetime.now(UTC), action="resolved", actor=actor,
                 status=AlertStatus.resolved, note=reason)  # fmt: skip
+    return alert
+
+
+def assign_alert(*, session: Session, alert_id: int, actor: str, assignee: str) -> Alert:
+    """Assign an unresolved alert to an active staff user (audited); the status is unchanged."""
+    assignee = assignee.strip()
+    user = session.scalar(select(StaffUser).where(StaffUser.username == assignee))
+    if user is None or not user.is_active:
+        raise ValueError(f"no active staff user {assignee!r}")
+    alert = _get_for_update(session, alert_id)
+    if alert.status == AlertStatus.resolved:
+        raise ValueError(f"alert {alert_id} is already resolved")
+    now = datetime.now(UTC)
+    alert.assigned_to, alert.assigned_at = user.username, now
+    _transition(session, alert, now, action="assigned", actor=actor, note=f"to {user.username}")
     return alert
 
 

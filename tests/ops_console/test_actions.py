@@ -91,3 +91,64 @@ def test_operator_resolves_with_reason_and_is_audited(
 def test_endpoint_wants_json(client_as: Callable[[str], FlaskClient], open_alert: int) -> None:
     resp = client_as("admin").post(f"/api/alerts/{open_alert}/acknowledge", data="x")
     assert resp.status_code == 415
+
+
+def test_operator_assigns_through_the_endpoint_and_is_audited(
+    client_as: Callable[[str], FlaskClient], engine: Engine, open_alert: int
+) -> None:
+    client = client_as("operator")
+    resp = client.post(f"/api/alerts/{open_alert}/assign", json={"assignee": "nobody"})
+    assert resp.status_code == 400, resp.json
+    resp = client.post(f"/api/alerts/{open_alert}/assign", json={"assignee": "dispatcher"})
+    assert resp.status_code == 200, resp.json
+    assert resp.json["assigned_to"] == "dispatcher" and resp.json["status"] == "open"
+    with engine.connect() as c:
+        row = c.execute(
+            text("SELECT actor, action, note FROM alert_event WHERE alert_id = :i "
+                 "ORDER BY id DESC LIMIT 1"), {"i": open_alert}).one()  # fmt: skip
+        assigned = c.scalar(text("SELECT assigned_to FROM alert WHERE id = :i"), {"i": open_alert})
+    assert tuple(row) == ("operator", "assigned", "to dispatcher")
+    assert assigned == "dispatcher"
+
+
+def test_viewer_cannot_assign(
+    client_as: Callable[[str], FlaskClient], engine: Engine, open_alert: int
+) -> None:
+    resp = client_as("viewer").post(f"/api/alerts/{open_alert}/assign", json={"assignee": "viewer"})
+    assert resp.status_code == 403
+    with engine.connect() as c:
+        assigned = c.scalar(text("SELECT assigned_to FROM alert WHERE id = :i"), {"i": open_alert})
+    assert assigned is None
+
+
+def test_assign_callback_refuses_viewers_and_serves_operators(
+    client_as: Callable[[str], FlaskClient], console: Flask, engine: Engine, open_alert: int
+) -> None:
+    dash_app = console.extensions["dash"]
+    output = next(
+        k for k in dash_app.callback_map
+        if "home-action-status.children" in k
+        and any("home-assign" in str(i["id"]) for i in dash_app.callback_map[k]["inputs"])
+    )  # fmt: skip
+    button = {"alert": open_alert, "type": "home-assign"}
+    picker = {"alert": open_alert, "type": "home-assignee"}
+    body = {
+        "output": output,
+        "outputs": [{"id": o["id"], "property": o["property"].split("@")[0]}
+                    for o in _outputs(output)],
+        "inputs": [[{"id": button, "property": "n_clicks", "value": 1}]],
+        "state": [[{"id": picker, "property": "value", "value": "viewer"}],
+                  [{"id": picker, "property": "id", "value": picker}],
+                  {"id": "app-alerts", "property": "data", "value": {}}],
+        "changedPropIds": [json.dumps(button, separators=(",", ":"), sort_keys=True)
+                           + ".n_clicks"],
+    }  # fmt: skip
+    resp = client_as("viewer").post("/_dash-update-component", json=body)
+    assert resp.status_code == 200, resp.data
+    assert "may not change alerts" in resp.data.decode()
+    resp = client_as("operator").post("/_dash-update-component", json=body)
+    assert resp.status_code == 200, resp.data
+    assert "Assigned NS-01 to viewer" in resp.data.decode()
+    with engine.connect() as c:
+        assigned = c.scalar(text("SELECT assigned_to FROM alert WHERE id = :i"), {"i": open_alert})
+    assert assigned == "viewer"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from uuid import uuid4
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -35,7 +36,57 @@ def test_districts_carry_kpis_and_geometry(db_session: Session) -> None:
     assert len(feats) == 6
     assert all(f["geometry"]["type"] == "MultiPolygon" for f in feats)
     kpis = queries.list_district_kpis(session=db_session, now=datetime.now(UTC))
-    assert all(k.open_requests is None for k in kpis)
+    assert all(isinstance(k.open_requests, int) for k in kpis)
+    assert {f["properties"]["code"]: f["properties"]["open_requests"] for f in feats} == {
+        k.code: k.open_requests for k in kpis
+    }
+
+
+def _request(session: Session, district: str, status: str, *, outside: bool = False) -> None:
+    """File a citizen request at a point inside a district (or just beyond the city's edge)."""
+    where = (
+        "ST_SetSRID(ST_MakePoint(14.55, 52.43), 4326)"
+        if outside
+        else "(SELECT ST_PointOnSurface(geom) FROM district WHERE code = :district)"
+    )
+    session.execute(
+        text(
+            "INSERT INTO service_request (token, service_id, status, status_notes, description,"
+            " geom, attributes, contact) SELECT :token, (SELECT min(id) FROM service), :status,"
+            f" '', 'test', {where}, '{{}}', '{{}}'"
+        ),
+        {"token": str(uuid4()), "status": status, "district": district},
+    )
+
+
+def test_open_citizen_requests_are_counted_per_district_by_location(db_session: Session) -> None:
+    before = {k.code: k.open_requests for k in queries.list_district_kpis(session=db_session)}
+    for status in ("open", "acknowledged", "in_progress", "closed", "closed"):
+        _request(db_session, "nw", status)
+    _request(db_session, "se", "open")
+    _request(db_session, "se", "closed")
+    _request(db_session, "nw", "open", outside=True)  # a degree east: no district
+    # The district a request was filed under does not count, only where its point lies.
+    db_session.execute(
+        text(
+            "UPDATE service_request SET district_id = (SELECT id FROM district WHERE code = 'n')"
+            " WHERE description = 'test'"
+        )
+    )
+    after = {k.code: k.open_requests for k in queries.list_district_kpis(session=db_session)}
+    assert {c: after[c] - (before[c] or 0) for c in after} == {
+        "nw": 3, "n": 0, "ne": 0, "sw": 0, "s": 0, "se": 1,
+    }  # fmt: skip
+    feats = {f["properties"]["code"]: f for f in queries.list_district_features(session=db_session)}
+    assert feats["nw"]["properties"]["open_requests"] == after["nw"]
+
+
+def test_active_staff_and_alert_assignees(db_session: Session) -> None:
+    staff = dict(queries.list_active_staff(session=db_session))
+    assert {"viewer", "operator", "dispatcher", "admin"} <= set(staff)
+    db_session.execute(text("UPDATE staff_user SET is_active = false WHERE username = 'viewer'"))
+    assert "viewer" not in dict(queries.list_active_staff(session=db_session))
+    assert queries.list_alert_assignees(session=db_session, alert_ids=[]) == {}
 
 
 def test_roads_have_a_congestion_level(db_session: Session) -> None:

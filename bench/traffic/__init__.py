@@ -1,0 +1,1 @@
+"""Traffic evaluations with known answers: flow forecasts (MASE) and incident detection (SUMO)."""

@@ -1,0 +1,1 @@
+"""The SUMO digital twin: scenarios, detectors, controllers, evaluation, emergency runs."""

@@ -70,3 +70,22 @@ __all__ += [
     "ServiceRequest",
     "StatusChange",
 ]
+
+from shared.incidents.models import (  # noqa: E402
+    Incident,
+    PreemptionPlan,
+    PreemptionStep,
+    Station,
+    Unit,
+)
+from shared.traffic.models import RoadClosure, SignalPlan  # noqa: E402
+
+__all__ += [
+    "Incident",
+    "PreemptionPlan",
+    "PreemptionStep",
+    "RoadClosure",
+    "SignalPlan",
+    "Station",
+    "Unit",
+]

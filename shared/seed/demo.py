@@ -28,6 +28,7 @@ from shared.alerts.models import AlertRule
 from shared.alerts.service import ensure_default_rules
 from shared.districts.models import District, Jurisdiction
 from shared.geo import to_db
+from shared.incidents.models import Station, Unit, UnitKind, UnitStatus
 from shared.roads.models import Intersection, RoadSegment
 from shared.sensing.catalogue import METRICS, METRICS_BY_TYPE, SENSOR_MODELS, unit_definition
 from shared.sensing.models import (
@@ -97,7 +98,8 @@ def reset_demo(*, session: Session) -> None:
             "TRUNCATE thing_location, historical_location_location, historical_location, "
             "datastream, location, feature_of_interest, thing, sensor, observed_property, "
             "road_segment, intersection, district, jurisdiction, staff_user, api_client, "
-            "alert_event, alert, alert_rule, datastream_latest, dead_letter, device_credential "
+            "alert_event, alert, alert_rule, datastream_latest, dead_letter, device_credential, "
+            "preemption_plan, incident, unit, station "
             "RESTART IDENTITY CASCADE"
         )
     )
@@ -149,6 +151,9 @@ def seed_demo(
         node_ids=node_ids,
     )
 
+    progress("placing emergency stations and units")
+    _create_stations_and_units(session=session, districts=districts, to_lonlat=to_lonlat)
+
     progress("creating the default alert rules")
     ensure_default_rules(session=session)
 
@@ -188,6 +193,8 @@ def count_rows(*, session: Session) -> dict[str, int]:
         "sensors": session.scalar(select(func.count()).select_from(Thing)) or 0,
         "datastreams": session.scalar(select(func.count()).select_from(Datastream)) or 0,
         "alert_rules": session.scalar(select(func.count()).select_from(AlertRule)) or 0,
+        "stations": session.scalar(select(func.count()).select_from(Station)) or 0,
+        "units": session.scalar(select(func.count()).select_from(Unit)) or 0,
     }
 
 
@@ -425,3 +432,54 @@ def _points_in(poly: Polygon, n: int, rng: random.Random) -> Iterable[tuple[floa
         if area.contains(Point(x, y)):
             made += 1
             yield (x, y)
+
+
+# Emergency stations (drawn for the demo, not the real ones): code, name, district cell, and
+# the units kept there as (call sign, kind). Each sits on the road network node nearest to
+# its district cell's representative point, so routing starts on the graph.
+STATIONS = (
+    ("FW-ADL", "Fire station Adlershof (demo)", "n",
+     (("HLF-1", UnitKind.fire), ("HLF-2", UnitKind.fire), ("DLK-1", UnitKind.fire))),
+    ("RW-ADL", "Ambulance station Adlershof (demo)", "sw",
+     (("RTW-1", UnitKind.ambulance), ("RTW-2", UnitKind.ambulance),
+      ("NEF-1", UnitKind.ambulance))),
+    ("POL-ADL", "Police post Adlershof (demo)", "se",
+     (("FUSTW-1", UnitKind.police), ("FUSTW-2", UnitKind.police))),
+)  # fmt: skip
+
+
+def _create_stations_and_units(
+    *,
+    session: Session,
+    districts: list[tuple[District, Polygon]],
+    to_lonlat: Callable[[float, float], tuple[float, float]],
+) -> None:
+    cells = {district.code: cell for district, cell in districts}
+    for code, name, district_code, units in STATIONS:
+        rep = cells[district_code].representative_point()
+        lon, lat = to_lonlat(rep.x, rep.y)
+        pt = func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+        # Prefer a junction with both entries and exits, so the station is not on a dead end.
+        node_geom = session.scalar(
+            select(Intersection.geom)
+            .where(
+                Intersection.id.in_(select(RoadSegment.source)),
+                Intersection.id.in_(select(RoadSegment.target)),
+            )
+            .order_by(Intersection.geom.op("<->")(pt))
+            .limit(1)
+        )
+        station = Station(code=code, name=name, geom=node_geom)
+        session.add(station)
+        session.flush()
+        for call_sign, kind in units:
+            session.add(
+                Unit(
+                    code=call_sign,
+                    kind=kind.value,
+                    status=UnitStatus.available.value,
+                    station_id=station.id,
+                    position=node_geom,
+                )
+            )
+    session.flush()

@@ -1,0 +1,391 @@
+"""Traffic: congestion per detector segment (map and table), and the signal plans with their
+review and approval flow (propose from measured flows, read the change, approve or reject).
+
+Plan changes re-check the user's role in the database (operators and above). The tables carry
+everything the map shows, so the page works by keyboard. Incident detection lives elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_leaflet as dl
+from dash import Input, Output, State, callback, ctx, dcc, html
+from flask_babel import gettext as _
+
+from ops_console import queries
+from ops_console.auth import current_user, current_username
+from ops_console.components.labels import congestion_label
+from shared.accounts.models import Role
+from shared.accounts.service import role_allows
+from shared.config import get_settings
+from shared.db import session_scope
+from shared.traffic.models import SignalPlan
+from shared.traffic.service import (
+    approve_signal_plan,
+    diff_signal_plan,
+    list_signal_plans,
+    propose_signal_plan,
+    reject_signal_plan,
+    segment_congestion,
+    signalised_intersections,
+)
+
+dash.register_page(__name__, path="/traffic", title="Traffic · City control room", order=5)
+
+REQUIRED_ROLE = Role.operator
+ATTRIBUTION = (
+    '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap contributors</a> (ODbL)'
+)
+FALLBACK_CENTER = (52.43, 13.54)
+# The live map's congestion colours (assets/console.js).
+LEVEL_COLOUR = {"FREE_FLOW": "#2e7d32", "LIGHT": "#7cb342", "MODERATE": "#f9a825",
+                "HEAVY": "#ef6c00", "SEVERE": "#b71c1c"}  # fmt: skip
+
+
+def _status_label(status: str) -> str:
+    return {
+        "draft": _("draft"),
+        "approved": _("approved"),
+        "pushed": _("pushed"),
+        "superseded": _("superseded"),
+        "rejected": _("rejected"),
+    }.get(status, status)
+
+
+def can_act() -> bool:
+    """Return True if the logged-in user may change signal plans (re-checked on the server)."""
+    user = current_user()
+    return bool(user) and role_allows(role=Role(user["role"]), required=REQUIRED_ROLE)
+
+
+def _actor() -> str:
+    """Return the username allowed to act now, or raise PermissionError with a message."""
+    username = current_username()
+    if not username:
+        raise PermissionError(_("Please sign in."))
+    with session_scope() as session:
+        user = queries.get_staff_user(session=session, username=username)
+        if user is None or not user.is_active:
+            raise PermissionError(_("Please sign in."))
+        if not role_allows(role=user.role, required=REQUIRED_ROLE):
+            raise PermissionError(
+                _("Refused: your role (%(role)s) may not change signal plans.",
+                  role=user.role.value)
+            )  # fmt: skip
+        return user.username
+
+
+def _table(head: list[str], rows: list[html.Tr], caption: str) -> html.Div:
+    return html.Div(
+        html.Table(
+            [
+                html.Caption(caption),
+                html.Thead(html.Tr([html.Th(h, scope="col") for h in head])),
+                html.Tbody(rows),
+            ],
+            className="table",
+        ),
+        className="table-wrap",
+        # A scroll box must be reachable by keyboard (axe: scrollable-region-focusable).
+        tabIndex="0",
+        role="region",
+        **{"aria-label": caption},
+    )
+
+
+def _congestion() -> tuple[Any, Any]:
+    """The congestion map and its table, from the detectors' latest speeds."""
+    with session_scope() as session:
+        segments = segment_congestion(session=session)
+    lines = [
+        dl.Polyline(
+            positions=[[lat, lon] for lon, lat in c.geometry["coordinates"]],
+            color=LEVEL_COLOUR.get(c.level, "#8a949e"),
+            weight=6,
+            children=dl.Tooltip(f"{c.name or c.external_id}: {congestion_label(c.level)}"),
+        )
+        for c in segments
+    ]
+    coords = [pt for c in segments for pt in c.geometry["coordinates"]]
+    view: dict[str, Any] = {"center": list(FALLBACK_CENTER), "zoom": 14}
+    if coords:
+        lats, lons = [p[1] for p in coords], [p[0] for p in coords]
+        view = {
+            "bounds": [[min(lats), min(lons)], [max(lats), max(lons)]],
+            "center": [(min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2],
+            "zoom": 14,
+        }
+    tile_url = get_settings().tile_url
+    base = [dl.TileLayer(url=tile_url, attribution=ATTRIBUTION)] if tile_url else []
+    the_map = dl.MapContainer(
+        [*base, *lines, dl.LayerGroup(attribution=ATTRIBUTION)],
+        id="traffic-map",
+        className="home-map",
+        **view,
+    )
+    rows = [
+        html.Tr(
+            [
+                html.Th(c.name or c.external_id, scope="row"),
+                html.Td(f"{c.speed_kmh:.0f}", className="num"),
+                html.Td(f"{c.free_flow_kmh:.0f}", className="num"),
+                html.Td(congestion_label(c.level)),
+            ]
+        )
+        for c in sorted(segments, key=lambda c: c.speed_kmh)
+    ]
+    if not rows:
+        table = html.P(_("No fresh detector speeds."), className="feed-empty")
+    else:
+        table = _table(
+            [_("Road"), _("Speed (km/h)"), _("Limit (km/h)"), _("Congestion")],
+            rows,
+            _("Detector segments, slowest first"),
+        )
+    return the_map, table
+
+
+def _plans_table() -> Any:
+    with session_scope() as session:
+        plans = list_signal_plans(session=session)
+        rows = [
+            html.Tr(
+                [
+                    html.Th(f"{p.intersection_id} · v{p.version}", scope="row"),
+                    html.Td(p.tls_id or "—"),
+                    html.Td(_status_label(p.status)),
+                    html.Td(f"{p.cycle_s:.0f}", className="num"),
+                    html.Td(
+                        "—" if p.expected_delay_s is None else f"{p.expected_delay_s:.1f}",
+                        className="num",
+                    ),
+                    html.Td(p.author),
+                    html.Td(p.approver or "—"),
+                ]
+            )
+            for p in plans
+        ]
+    if not rows:
+        return html.P(_("No signal plans yet."), className="feed-empty")
+    return _table(
+        [_("Intersection · version"), _("Signal (TLS)"), _("Status"), _("Cycle (s)"),
+         _("Expected delay (s/veh)"), _("Author"), _("Approver")],
+        rows,
+        _("Signal plans, newest version first"),
+    )  # fmt: skip
+
+
+def _draft_options() -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [
+            {"label": f"{p.intersection_id} · v{p.version}", "value": p.id}
+            for p in list_signal_plans(session=session)
+            if p.status == "draft"
+        ]
+
+
+def _junction_options() -> list[dict[str, Any]]:
+    with session_scope() as session:
+        return [
+            {"label": f"{n.id} · {n.tls_id or n.external_id}", "value": n.id}
+            for n in signalised_intersections(session=session)
+        ]
+
+
+def _select(id_: str, options: list[dict[str, Any]]) -> dcc.Dropdown:
+    # Not searchable: arrow keys move through the options.
+    return dcc.Dropdown(id=id_, className=f"{id_}-select", options=options, clearable=False,
+                        searchable=False)  # fmt: skip
+
+
+def layout(**_query: Any) -> html.Div:
+    """Return the page: congestion map and table, signal plans and the review controls."""
+    act = can_act()
+    the_map, table = _congestion()
+    return html.Div(
+        className="page traffic",
+        children=[
+            html.H1(_("Traffic"), className="page-title"),
+            html.P(id="traffic-status", className="action-status", role="status"),
+            html.Section(
+                [html.H2(_("Congestion"), id="traffic-congestion-title"), the_map, table],
+                **{"aria-labelledby": "traffic-congestion-title"},
+            ),
+            html.Section(
+                [
+                    html.H2(_("Signal plans"), id="traffic-plans-title"),
+                    html.P(
+                        _(
+                            "Fixed-time plans by Webster's method from the peak hour of the "
+                            "last 24 hours of detector counts. An operator approves a draft "
+                            "before it is pushed to the signal."
+                        )
+                    ),
+                    html.Div(
+                        [
+                            html.Div(
+                                [
+                                    html.Label(_("Intersection"), htmlFor="traffic-junction"),
+                                    _select("traffic-junction", _junction_options()),
+                                ],
+                                className="field",
+                            ),
+                            html.Button(
+                                _("Propose a plan"),
+                                id="traffic-propose",
+                                disabled=not act,
+                                className="btn",
+                            ),
+                        ],
+                        className="form-row",
+                    ),
+                    html.Div(
+                        [
+                            html.Div(
+                                [
+                                    html.Label(_("Draft to review"), htmlFor="traffic-draft"),
+                                    _select("traffic-draft", _draft_options()),
+                                ],
+                                className="field",
+                            ),
+                            html.Button(_("Show the change"), id="traffic-diff", className="btn"),
+                            html.Button(
+                                _("Approve plan"),
+                                id="traffic-approve",
+                                disabled=not act,
+                                className="btn btn-primary",
+                            ),
+                            html.Button(
+                                _("Reject plan"),
+                                id="traffic-reject",
+                                disabled=not act,
+                                className="btn",
+                            ),
+                        ],
+                        className="form-row",
+                    ),
+                    html.Div(id="traffic-diff-view"),
+                    html.Div(_plans_table(), id="traffic-plans"),
+                ],
+                **{"aria-labelledby": "traffic-plans-title"},
+            ),
+        ],
+    )
+
+
+def _diff_view(plan_id: int) -> html.Div:
+    with session_scope() as session:
+        diff = diff_signal_plan(session=session, plan_id=plan_id)
+
+    def fmt(v: float | None, pattern: str = "{:.1f}") -> str:
+        return "—" if v is None else pattern.format(v)
+
+    rows = [
+        html.Tr(
+            [
+                html.Th(c.name, scope="row"),
+                html.Td(", ".join(map(str, c.approaches)) or "—"),
+                html.Td(fmt(c.old_green_s), className="num"),
+                html.Td(fmt(c.new_green_s), className="num"),
+                html.Td(fmt(c.old_split and c.old_split * 100, "{:.0f} %"), className="num"),
+                html.Td(fmt(c.new_split and c.new_split * 100, "{:.0f} %"), className="num"),
+            ]
+        )
+        for c in diff.phases
+    ]
+    summary = _(
+        "Cycle %(old)s -> %(new)s s; expected delay %(dold)s -> %(dnew)s s per vehicle.",
+        old=fmt(diff.old_cycle_s, "{:.0f}"),
+        new=fmt(diff.new_cycle_s, "{:.0f}"),
+        dold=fmt(diff.old_expected_delay_s),
+        dnew=fmt(diff.new_expected_delay_s),
+    )
+    return html.Div(
+        [
+            html.P(summary),
+            _table(
+                [
+                    _("Phase"),
+                    _("Approach segments"),
+                    _("Old green (s)"),
+                    _("New green (s)"),
+                    _("Old split"),
+                    _("New split"),
+                ],
+                rows,
+                _("Plan %(id)d against the plan in force", id=plan_id),
+            ),
+        ]
+    )
+
+
+@callback(
+    Output("traffic-status", "children"),
+    Output("traffic-diff-view", "children"),
+    Output("traffic-plans", "children"),
+    Output("traffic-draft", "options"),
+    Output("traffic-draft", "value"),
+    Input("traffic-propose", "n_clicks"),
+    Input("traffic-diff", "n_clicks"),
+    Input("traffic-approve", "n_clicks"),
+    Input("traffic-reject", "n_clicks"),
+    State("traffic-junction", "value"),
+    State("traffic-draft", "value"),
+    prevent_initial_call=True,
+)
+def plan_action(
+    _p: int | None,
+    _d: int | None,
+    _a: int | None,
+    _r: int | None,
+    junction: int | None,
+    draft: int | None,
+) -> tuple[Any, ...]:
+    """Propose, show, approve or reject a signal plan."""
+    return act_on_signal_plan(action=str(ctx.triggered_id), junction=junction, draft=draft)
+
+
+def act_on_signal_plan(*, action: str, junction: int | None, draft: int | None) -> tuple[Any, ...]:
+    """The signal-plan actions behind the page's buttons, as the logged-in user."""
+    keep = dash.no_update
+    if action == "traffic-diff":
+        if not draft:
+            return _("Choose a draft to review."), keep, keep, keep, keep
+        try:
+            return "", _diff_view(draft), keep, keep, keep
+        except LookupError:
+            return _("Not possible: the plan changed meanwhile."), keep, keep, keep, keep
+    try:
+        actor = _actor()
+    except PermissionError as exc:
+        return str(exc), keep, keep, keep, keep
+    try:
+        with session_scope() as session:
+            if action == "traffic-propose":
+                if not junction:
+                    return _("Choose an intersection."), keep, keep, keep, keep
+                plan: SignalPlan = propose_signal_plan(
+                    session=session, intersection_id=junction, author=actor
+                )
+                plan_id, message = plan.id, _("Plan %(id)d drafted.", id=plan.id)
+            elif not draft:
+                return _("Choose a draft to review."), keep, keep, keep, keep
+            elif action == "traffic-approve":
+                approve_signal_plan(session=session, plan_id=draft, approver=actor)
+                plan_id, message = draft, _("Plan %(id)d approved.", id=draft)
+            else:
+                reject_signal_plan(session=session, plan_id=draft, approver=actor)
+                plan_id, message = draft, _("Plan %(id)d rejected.", id=draft)
+    except ValueError as exc:
+        if action == "traffic-propose" and "no hourly vehicle counts" in str(exc):
+            return (_("No measured flows for this intersection in the last 24 hours."),
+                    keep, keep, keep, keep)  # fmt: skip
+        return _("Not possible: the plan changed meanwhile."), keep, keep, keep, keep
+    except LookupError:
+        return _("Not possible: the plan changed meanwhile."), keep, keep, keep, keep
+    options = _draft_options()
+    chosen = plan_id if any(o["value"] == plan_id for o in options) else None
+    view = _diff_view(plan_id) if action == "traffic-propose" else ""
+    return message, view, _plans_table(), options, chosen

@@ -1,0 +1,1 @@
+"""Incidents, emergency units, dispatch routing and signal pre-emption plans."""

@@ -1,0 +1,268 @@
+"""Routing units to incidents on the seeded Adlershof city: closures and live costs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.geo import lonlat
+from shared.incidents.models import Incident, Unit
+from shared.incidents.schemas import IncidentCreate, UnitRoute
+from shared.incidents.service import close_incident, create_incident, route_unit
+from shared.roads.models import Intersection, RoadSegment
+from shared.traffic.schemas import NoRouteError, RoadClosureCreate
+from shared.traffic.service import (
+    active_closures,
+    close_road,
+    cost_snapshot,
+    lift_closure,
+    nearest_intersections,
+)
+from tests.shared.traffic.detectors import Detector, detectors, set_latest
+
+
+def _unit(session: Session, code: str = "RTW-1") -> Unit:
+    unit = session.scalar(select(Unit).where(Unit.code == code))
+    assert unit is not None, "the demo seed places unit RTW-1"
+    return unit
+
+
+def _incident_at_node(session: Session, node_id: int) -> Incident:
+    node = session.get(Intersection, node_id)
+    assert node is not None
+    lon, lat = lonlat(node.geom)
+    return create_incident(
+        session=session, data=IncidentCreate(type="medical", priority=1, lon=lon, lat=lat)
+    )
+
+
+def _far_incident(session: Session, unit: Unit) -> tuple[Incident, UnitRoute]:
+    """An incident whose best route from the unit is long enough to have a detour."""
+    far = session.scalars(
+        select(Intersection.id)
+        .where(Intersection.signalised.is_(True))
+        .order_by(Intersection.geom.op("<->")(unit.position).desc())
+        .limit(1)
+    ).one()
+    incident = _incident_at_node(session, far)
+    return incident, route_unit(session=session, unit_id=unit.id, incident_id=incident.id)
+
+
+def _route_cost(session: Session, segment_ids: list[int]) -> float:
+    costs = dict(
+        session.execute(
+            select(RoadSegment.id, RoadSegment.cost_s).where(RoadSegment.id.in_(segment_ids))
+        ).all()
+    )
+    return sum(costs[s] for s in segment_ids)
+
+
+def test_route_is_connected_and_eta_is_the_free_flow_sum_without_readings(
+    db_session: Session,
+) -> None:
+    unit = _unit(db_session)
+    _incident, r = _far_incident(db_session, unit)
+    best = r.best
+    assert best.segment_ids and best.live_segment_ids == []
+    segs = {
+        s.id: s
+        for s in db_session.scalars(select(RoadSegment).where(RoadSegment.id.in_(best.segment_ids)))
+    }
+    # Consecutive segments join end to start, from the unit's node to the incident's node.
+    assert segs[best.segment_ids[0]].source == r.source_intersection_id
+    assert segs[best.segment_ids[-1]].target == r.target_intersection_id
+    for a, b in zip(best.segment_ids, best.segment_ids[1:], strict=False):
+        assert segs[a].target == segs[b].source
+    assert best.eta_s == pytest.approx(_route_cost(db_session, best.segment_ids))
+    assert best.eta_s == pytest.approx(best.free_flow_s)
+    assert best.length_m == pytest.approx(sum(segs[s].length_m for s in best.segment_ids))
+    coords = best.geometry["coordinates"]
+    assert best.geometry["type"] == "LineString" and len(coords) >= len(best.segment_ids) + 1
+    # Alternatives are distinct paths, never faster than the best one.
+    paths = [tuple(best.segment_ids), *(tuple(a.segment_ids) for a in r.alternatives)]
+    assert len(set(paths)) == len(paths)
+    assert len(r.alternatives) >= 1
+    assert all(a.eta_s >= best.eta_s - 1e-9 for a in r.alternatives)
+
+
+def test_signals_on_the_route_have_their_approach_and_cumulative_eta(db_session: Session) -> None:
+    unit = _unit(db_session)
+    _incident, r = _far_incident(db_session, unit)
+    best = r.best
+    assert best.signals, "a route across Adlershof crosses signalised junctions"
+    signalised = set(
+        db_session.scalars(select(Intersection.id).where(Intersection.signalised.is_(True)))
+    )
+    on_route = [n for n in best.intersection_ids[1:] if n in signalised]
+    assert [s.intersection_id for s in best.signals] == on_route
+    for stop in best.signals:
+        idx = best.segment_ids.index(stop.approach_segment_id)
+        approach = db_session.get(RoadSegment, stop.approach_segment_id)
+        assert approach is not None and approach.target == stop.intersection_id
+        expected = _route_cost(db_session, best.segment_ids[: idx + 1])
+        assert stop.eta_s == pytest.approx(expected)
+
+
+def test_a_closure_is_never_used_and_a_detour_is_taken(db_session: Session) -> None:
+    unit = _unit(db_session)
+    incident, before = _far_incident(db_session, unit)
+    middle = before.best.segment_ids[len(before.best.segment_ids) // 2]
+    closures = close_road(
+        session=db_session,
+        data=RoadClosureCreate(segment_id=middle, reason="burst water main", created_by="op1"),
+    )
+    closed = {c.segment_id for c in closures}
+    assert middle in closed
+    after = route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
+    assert set(after.closed_segment_ids) >= closed
+    for option in (after.best, *after.alternatives):
+        assert not closed & set(option.segment_ids)
+    assert after.best.eta_s >= before.best.eta_s
+    assert after.best.segment_ids != before.best.segment_ids
+
+    # Lifting the closure gives the original route back.
+    for c in closures:
+        lift_closure(session=db_session, closure_id=c.id)
+    assert active_closures(session=db_session) == []
+    again = route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
+    assert again.best.segment_ids == before.best.segment_ids
+
+
+def test_future_and_expired_closures_do_not_apply(db_session: Session) -> None:
+    unit = _unit(db_session)
+    incident, before = _far_incident(db_session, unit)
+    seg = before.best.segment_ids[1]
+    now = datetime.now(UTC)
+    close_road(
+        session=db_session,
+        data=RoadClosureCreate(
+            segment_id=seg, reason="night works", created_by="op1",
+            starts_at=now + timedelta(hours=2), ends_at=now + timedelta(hours=6),
+        ),
+    )  # fmt: skip
+    assert seg not in cost_snapshot(session=db_session).closed
+    assert seg in cost_snapshot(session=db_session, as_of=now + timedelta(hours=3)).closed
+    still = route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
+    assert still.best.segment_ids == before.best.segment_ids
+    later = route_unit(
+        session=db_session, unit_id=unit.id, incident_id=incident.id,
+        as_of=now + timedelta(hours=3),
+    )  # fmt: skip
+    assert seg not in later.best.segment_ids
+
+
+def _detector_on_a_route(session: Session, unit: Unit) -> tuple[Detector, Incident, UnitRoute]:
+    """A detector whose segment the unit's best route to some incident uses (not the last)."""
+    for det in detectors(session):
+        seg = session.get(RoadSegment, det.segment_id)
+        assert seg is not None
+        beyond = session.scalars(
+            select(RoadSegment.target).where(RoadSegment.source == seg.target).limit(1)
+        ).first()
+        if beyond is None:
+            continue
+        incident = _incident_at_node(session, beyond)
+        r = route_unit(session=session, unit_id=unit.id, incident_id=incident.id)
+        if det.segment_id in r.best.segment_ids[:-1]:
+            return det, incident, r
+    raise AssertionError("no detector segment on any route from the unit")
+
+
+def test_a_slow_detector_reading_moves_the_route(db_session: Session) -> None:
+    unit = _unit(db_session)
+    det, incident, before = _detector_on_a_route(db_session, unit)
+    # A free-flowing reading changes nothing: live costs never go below free flow.
+    set_latest(db_session, det.speed_ds, 80.0)
+    same = route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
+    assert same.best.segment_ids == before.best.segment_ids
+    assert same.best.eta_s == pytest.approx(before.best.eta_s)
+    assert det.segment_id in same.best.live_segment_ids
+
+    # A standstill (2 km/h, floored at 5 km/h) makes the approach slower than a detour.
+    set_latest(db_session, det.speed_ds, 2.0)
+    seg = db_session.get(RoadSegment, det.segment_id)
+    assert seg is not None
+    slow_cost = seg.length_m * 3.6 / 5.0
+    after = route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
+    assert det.segment_id not in after.best.segment_ids
+    assert before.best.eta_s < after.best.eta_s < before.best.eta_s - seg.cost_s + slow_cost
+    # The old path is still offered, priced at the live cost.
+    old = [a for a in after.alternatives if a.segment_ids == before.best.segment_ids]
+    if old:
+        assert old[0].eta_s == pytest.approx(before.best.eta_s - seg.cost_s + slow_cost)
+
+
+def test_stale_readings_fall_back_to_free_flow(db_session: Session) -> None:
+    unit = _unit(db_session)
+    det, incident, before = _detector_on_a_route(db_session, unit)
+    set_latest(db_session, det.speed_ds, 2.0, at=datetime.now(UTC) - timedelta(minutes=30))
+    r = route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
+    assert r.best.segment_ids == before.best.segment_ids
+    assert r.best.live_segment_ids == []
+
+
+def test_unknown_unit_incident_and_closed_incident(db_session: Session) -> None:
+    unit = _unit(db_session)
+    incident, full = _far_incident(db_session, unit)
+    only = route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id, alternatives=0)
+    assert only.alternatives == [] and only.best.segment_ids == full.best.segment_ids
+    with pytest.raises(ValueError, match="alternatives must be >= 0"):
+        route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id, alternatives=-1)
+    with pytest.raises(LookupError, match="no unit 987654"):
+        route_unit(session=db_session, unit_id=987654, incident_id=incident.id)
+    with pytest.raises(LookupError, match="no incident 987654"):
+        route_unit(session=db_session, unit_id=unit.id, incident_id=987654)
+    close_incident(session=db_session, incident_id=incident.id)
+    with pytest.raises(ValueError, match="is closed"):
+        route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
+
+
+def test_unreachable_target_is_a_clear_error(db_session: Session) -> None:
+    unit = _unit(db_session)
+    incident, _ = _far_incident(db_session, unit)
+    lon, lat = lonlat(unit.position)
+    # Close every exit of the unit's nearby junctions: it cannot leave.
+    for node in nearest_intersections(session=db_session, lon=lon, lat=lat, k=5):
+        for seg in db_session.scalars(select(RoadSegment.id).where(RoadSegment.source == node)):
+            close_road(
+                session=db_session,
+                data=RoadClosureCreate(
+                    segment_id=seg, reason="test cordon", created_by="op1",
+                    both_directions=False,
+                ),
+            )  # fmt: skip
+    with pytest.raises(NoRouteError, match="cannot reach incident"):
+        route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
+
+
+def test_bad_closures_are_rejected(db_session: Session) -> None:
+    with pytest.raises(LookupError, match="no road segment"):
+        close_road(
+            session=db_session,
+            data=RoadClosureCreate(segment_id=10**8, reason="flood", created_by="op1"),
+        )
+    seg = db_session.scalars(select(RoadSegment.id).limit(1)).one()
+    now = datetime.now(UTC)
+    with pytest.raises(ValueError, match=r"ends .* before it starts"):
+        close_road(
+            session=db_session,
+            data=RoadClosureCreate(
+                segment_id=seg, reason="flood", created_by="op1", starts_at=now,
+                ends_at=now - timedelta(minutes=1),
+            ),
+        )  # fmt: skip
+
+
+def test_a_unit_at_the_incident_gets_an_empty_route(db_session: Session) -> None:
+    unit = _unit(db_session)
+    lon, lat = lonlat(unit.position)
+    incident = create_incident(
+        session=db_session, data=IncidentCreate(type="medical", priority=2, lon=lon, lat=lat)
+    )
+    r = route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
+    assert r.source_intersection_id == r.target_intersection_id
+    assert (r.best.eta_s, r.best.length_m, r.best.segment_ids, r.alternatives) == (0, 0, [], [])
+    assert r.best.geometry["coordinates"] == [[lon, lat], [lon, lat]]

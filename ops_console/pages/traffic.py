@@ -1,8 +1,9 @@
 """Traffic: congestion per detector segment (map and table), and the signal plans with their
-review and approval flow (propose from measured flows, read the change, approve or reject).
+review and approval flow (propose from measured flows, read the change, approve or reject),
+and the incidents that automatic detection (shared/traffic/aid.py) currently sees.
 
 Plan changes re-check the user's role in the database (operators and above). The tables carry
-everything the map shows, so the page works by keyboard. Incident detection lives elsewhere.
+everything the map shows, so the page works by keyboard.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from shared.accounts.models import Role
 from shared.accounts.service import role_allows
 from shared.config import get_settings
 from shared.db import session_scope
+from shared.traffic.aid import IncidentDetection, detect_incidents
 from shared.traffic.models import SignalPlan
 from shared.traffic.service import (
     approve_signal_plan,
@@ -95,8 +97,46 @@ def _table(head: list[str], rows: list[html.Tr], caption: str) -> html.Div:
     )
 
 
-def _congestion() -> tuple[Any, Any]:
-    """The congestion map and its table, from the detectors' latest speeds."""
+def _incidents() -> list[IncidentDetection]:
+    """Detections over the last 15 minutes of detector readings (California #7 + speed drop)."""
+    with session_scope() as session:
+        return detect_incidents(session=session)
+
+
+def _incident_state(state: str) -> str:
+    return _("Incident (confirmed)") if state == "incident" else _("Possible incident")
+
+
+def _incidents_table(found: list[IncidentDetection]) -> Any:
+    if not found:
+        return html.P(_("No incident detected in the last 15 minutes."), className="feed-empty")
+    rows = [
+        html.Tr(
+            [
+                html.Th(d.road_name or "—", scope="row"),
+                html.Td(f"{d.upstream_code} → {d.downstream_code}"),
+                html.Td(_incident_state(d.state)),
+                html.Td(
+                    f"{d.up_occupancy_pct:.0f} % / {d.down_occupancy_pct:.0f} %", className="num"
+                ),
+                html.Td(
+                    "—" if d.up_speed_kmh is None else f"{d.up_speed_kmh:.0f}", className="num"
+                ),
+                html.Td(d.first_seen.strftime("%H:%M")),
+            ]
+        )
+        for d in found
+    ]
+    return _table(
+        [_("Road"), _("Between detectors"), _("State"), _("Occupancy up / down"),
+         _("Speed upstream (km/h)"), _("Since")],
+        rows,
+        _("Incidents detected, from paired detectors"),
+    )  # fmt: skip
+
+
+def _congestion(found: list[IncidentDetection]) -> tuple[Any, Any]:
+    """The congestion map (with detected incidents pinned) and its table."""
     with session_scope() as session:
         segments = segment_congestion(session=session)
     lines = [
@@ -107,6 +147,19 @@ def _congestion() -> tuple[Any, Any]:
             children=dl.Tooltip(f"{c.name or c.external_id}: {congestion_label(c.level)}"),
         )
         for c in segments
+    ]
+    pins = [
+        dl.CircleMarker(
+            center=[d.lat, d.lon],
+            radius=10,
+            color="#b71c1c" if d.state == "incident" else "#ef6c00",
+            fill=True,
+            children=dl.Tooltip(
+                f"{_incident_state(d.state)}: {d.road_name} "
+                f"({d.upstream_code} → {d.downstream_code})"
+            ),
+        )
+        for d in found
     ]
     coords = [pt for c in segments for pt in c.geometry["coordinates"]]
     view: dict[str, Any] = {"center": list(FALLBACK_CENTER), "zoom": 14}
@@ -120,7 +173,7 @@ def _congestion() -> tuple[Any, Any]:
     tile_url = get_settings().tile_url
     base = [dl.TileLayer(url=tile_url, attribution=ATTRIBUTION)] if tile_url else []
     the_map = dl.MapContainer(
-        [*base, *lines, dl.LayerGroup(attribution=ATTRIBUTION)],
+        [*base, *lines, *pins, dl.LayerGroup(attribution=ATTRIBUTION)],
         id="traffic-map",
         className="home-map",
         **view,
@@ -203,7 +256,8 @@ def _select(id_: str, options: list[dict[str, Any]]) -> dcc.Dropdown:
 def layout(**_query: Any) -> html.Div:
     """Return the page: congestion map and table, signal plans and the review controls."""
     act = can_act()
-    the_map, table = _congestion()
+    found = _incidents()
+    the_map, table = _congestion(found)
     return html.Div(
         className="page traffic",
         children=[
@@ -212,6 +266,20 @@ def layout(**_query: Any) -> html.Div:
             html.Section(
                 [html.H2(_("Congestion"), id="traffic-congestion-title"), the_map, table],
                 **{"aria-labelledby": "traffic-congestion-title"},
+            ),
+            html.Section(
+                [
+                    html.H2(_("Incidents detected"), id="traffic-incidents-title"),
+                    html.P(
+                        _(
+                            "A speed drop and an occupancy jump upstream against downstream, "
+                            "held for several minutes, flag a possible incident; a longer hold "
+                            "confirms it."
+                        )
+                    ),
+                    html.Div(_incidents_table(found), id="traffic-incidents"),
+                ],
+                **{"aria-labelledby": "traffic-incidents-title"},
             ),
             html.Section(
                 [

@@ -118,3 +118,27 @@ def test_no_flows_is_explained(console: Flask, engine: Engine, traffic: ModuleTy
             action="traffic-propose", junction=node, draft=None
         )
     assert message == "No measured flows for this intersection in the last 24 hours."
+
+
+def test_incidents_panel_lists_detections_and_says_when_there_are_none(
+    console: Flask, traffic: ModuleType
+) -> None:
+    from shared.traffic.aid import IncidentDetection
+
+    t = datetime(2026, 12, 2, 8, 15, tzinfo=UTC)
+    found = [
+        IncidentDetection(
+            upstream_code="TD-0003", downstream_code="TD-0007", road_name="Rudower Chaussee",
+            gap_m=420.0, state=state, first_seen=t, confirmed_at=None, last_interval=t,
+            up_occupancy_pct=48.0, down_occupancy_pct=3.0, up_speed_kmh=speed,
+            lon=13.54, lat=52.43,
+        )
+        for state, speed in (("incident", 8.0), ("tentative", None))
+    ]  # fmt: skip
+    with as_user(console, "viewer"):
+        table = str(traffic._incidents_table(found))
+        empty = str(traffic._incidents_table([]))
+    assert "Rudower Chaussee" in table and "TD-0003 → TD-0007" in table
+    assert "Incident (confirmed)" in table and "Possible incident" in table
+    assert "48 % / 3 %" in table and "'8'" in table and "'—'" in table
+    assert "No incident detected in the last 15 minutes." in empty

@@ -27,7 +27,9 @@ def main() -> int:
     """Extract, merge and compile; report msgids that lack a translation."""
     pybabel = Path(sys.executable).with_name("pybabel")
     subprocess.run(
-        [str(pybabel), "extract", "-F", str(HERE / "babel.cfg"), "-k", "_", "--no-location",
+        # `t` is the citizen app's marker (mobile/, see babel.cfg).
+        [str(pybabel), "extract", "-F", str(HERE / "babel.cfg"), "-k", "_", "-k", "t",
+         "--no-location",
          "--project", "smartcity", "--copyright-holder", "smartcity contributors",
          "-o", str(HERE / "messages.pot"), "."],
         cwd=ROOT, check=True, capture_output=True,

@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+INT4_MAX = 2**31 - 1
+
+
+class BoundedInt(IntegerConverter):
+    """`<int:...>` limited to PostgreSQL's integer range (the id columns' smallest type)."""
+
+    def __init__(self, map, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("max", INT4_MAX)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -12,6 +23,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from shared.config import get_settings
 
     app = Flask(__name__)
+    # Ids in paths above int4 are nobody's (a 404), not a database error.
+    app.url_map.converters["int"] = BoundedInt
     settings = get_settings()
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
@@ -22,8 +35,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         REFRESH_TOKEN_TTL_S=30 * 24 * 3600,
         CORS_ORIGINS="*",
         RATELIMIT_ENABLED=True,
-        RATELIMIT_DEFAULT="600 per minute",
-        RATELIMIT_AUTH="20 per minute",
+        # One budget per client across all routes (a per-route default would multiply it).
+        RATELIMIT_APPLICATION=settings.api_rate_limit,
+        RATELIMIT_AUTH=settings.api_auth_rate_limit,
     )
     if test_config:
         app.config.update(test_config)

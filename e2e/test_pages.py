@@ -27,6 +27,7 @@ PAGES = {
     "districts": ("/districts", "#districts-aqi .main-svg"),
     "health": ("/health", ".health table tbody tr"),
     "sensor": ("/sensor/AQ-01", "#sensor-chart .main-svg"),
+    "requests": ("/requests", "#requests-queue"),
 }
 axe = Axe()
 

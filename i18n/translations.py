@@ -280,3 +280,608 @@ AR: dict[str, str] = {
     "Open citizen requests by district": "بلاغات المواطنين المفتوحة حسب الحي",
     "Requests": "البلاغات",
 }  # fmt: skip
+
+# The citizen app (mobile/): its t("...") msgids, exported to JSON by export_json.py.
+# Strings the console already has ("Sign in", "Language", ...) are translated above only once.
+DE.update({
+    "City reports": "Stadt-Meldungen",
+    "Reports waiting to send: %(n)s": "Meldungen, die auf das Senden warten: %(n)s",
+    "Report an issue": "Problem melden",
+    "My reports": "Meine Meldungen",
+    "Notifications": "Benachrichtigungen",
+    "Permits": "Genehmigungen",
+    "Open data": "Offene Daten",
+    "Settings": "Einstellungen",
+    "No connection to the city. Try again later.":
+        "Keine Verbindung zur Stadt. Versuchen Sie es später erneut.",
+    "Subscribed.": "Abonniert.",
+    "Sign in to get news about your reports and your area.":
+        "Melden Sie sich an, um Neuigkeiten zu Ihren Meldungen und Ihrer Gegend zu erhalten.",
+    "Push notifications": "Push-Benachrichtigungen",
+    "Push needs the app on an Android phone. News also shows in the inbox below.":
+        "Push braucht die App auf einem Android-Telefon. Neuigkeiten "
+        "stehen auch im Posteingang unten.",
+    "This phone gets push notifications.": "Dieses Telefon erhält Push-Benachrichtigungen.",
+    "Turn on push notifications": "Push-Benachrichtigungen einschalten",
+    "Notifications are switched off in the phone's settings.":
+        "Benachrichtigungen sind in den Einstellungen des Telefons ausgeschaltet.",
+    "Inbox": "Posteingang",
+    "No news yet.": "Noch keine Neuigkeiten.",
+    "My subscriptions": "Meine Abonnements",
+    "You follow no area yet.": "Sie folgen noch keinem Gebiet.",
+    "District %(id)s": "Bezirk %(id)s",
+    "Within %(radius)s m of %(lat)s, %(long)s": "Im Umkreis von %(radius)s m um %(lat)s, %(long)s",
+    "Unsubscribe from subscription %(id)s": "Abonnement %(id)s beenden",
+    "Follow a district": "Einem Bezirk folgen",
+    "District code": "Bezirkskürzel",
+    "As printed on the city's district map, for example: nw":
+        "Wie auf der Bezirkskarte der Stadt, zum Beispiel: nw",
+    "Follow this district": "Diesem Bezirk folgen",
+    "Follow an area around a place": "Einem Gebiet um einen Ort folgen",
+    "Distance": "Entfernung",
+    "Follow this area": "Diesem Gebiet folgen",
+    "Coming soon: the city's open data catalogue is not published yet.":
+        "Demnächst: Der Katalog offener Daten der Stadt ist noch nicht veröffentlicht.",
+    "Soon you can browse and download the city's data: air quality, traffic, noise.":
+        "Bald können Sie die Daten der Stadt ansehen und "
+        "herunterladen: Luftqualität, Verkehr, Lärm.",
+    "Coming soon: this page is a preview and shows no real permits yet.":
+        "Demnächst: Diese Seite ist eine Vorschau und zeigt noch keine echten Genehmigungen.",
+    "Soon you will see your permits (parking, events, building work) and their status here.":
+        "Bald sehen Sie hier Ihre Genehmigungen (Parken, "
+        "Veranstaltungen, Bauarbeiten) und ihren Stand.",
+    "Read only: permits cannot be changed in the app.":
+        "Nur zum Lesen: Genehmigungen lassen sich in der App nicht ändern.",
+    "My permit applications": "Meine Genehmigungsanträge",
+    "No permit applications yet.": "Noch keine Genehmigungsanträge.",
+    "%(question)s (required)": "%(question)s (Pflichtangabe)",
+    "The list of services could not be loaded. Check your connection.":
+        "Die Liste der Dienste konnte nicht geladen werden. Prüfen Sie Ihre Verbindung.",
+    "Choose what you want to report.": "Wählen Sie, was Sie melden möchten.",
+    "Please answer: %(questions)s": "Bitte beantworten Sie: %(questions)s",
+    "Say where the problem is: use your location, tap the map or type an address.":
+        "Geben Sie an, wo das Problem ist: Ihr Standort, ein Tippen auf die Karte oder eine "
+        "Adresse.",
+    "Thank you. Your report number is %(id)s.": "Danke. Ihre Meldung hat die Nummer %(id)s.",
+    "You are offline. Your report is saved and will be sent when you are back online.":
+        "Sie sind offline. Ihre Meldung ist gespeichert und wird gesendet, sobald Sie wieder "
+        "online sind.",
+    "You now follow report %(id)s. We will tell you when it changes.":
+        "Sie folgen jetzt Meldung %(id)s. Wir sagen Ihnen Bescheid, wenn sie sich ändert.",
+    "Sign in or create an account to report an issue.":
+        "Melden Sie sich an oder legen Sie ein Konto an, um ein Problem zu melden.",
+    "What is the problem?": "Was ist das Problem?",
+    "Loading…": "Wird geladen …",
+    "Service": "Dienst",
+    "Description (optional)": "Beschreibung (freiwillig)",
+    "Photo": "Foto",
+    "Where is it?": "Wo ist es?",
+    "Already reported nearby?": "In der Nähe schon gemeldet?",
+    "These open reports look like yours. Follow one instead of sending a new report.":
+        "Diese offenen Meldungen ähneln Ihrer. Folgen Sie einer, statt eine neue zu senden.",
+    "Report %(id)s, %(distance)s m away: %(description)s":
+        "Meldung %(id)s, %(distance)s m entfernt: %(description)s",
+    "Follow report %(id)s": "Meldung %(id)s folgen",
+    "Send my report anyway": "Meine Meldung trotzdem senden",
+    "Send report": "Meldung senden",
+    "Report %(id)s: %(service)s": "Meldung %(id)s: %(service)s",
+    "You follow this report": "Sie folgen dieser Meldung",
+    "Photo %(n)s of the problem": "Foto %(n)s des Problems",
+    "History": "Verlauf",
+    "Sign in to see your reports.": "Melden Sie sich an, um Ihre Meldungen zu sehen.",
+    "Refresh": "Aktualisieren",
+    "Waiting to send": "Wartet auf das Senden",
+    "Saved %(when)s: %(service)s": "Gespeichert %(when)s: %(service)s",
+    "Delete this saved report": "Diese gespeicherte Meldung löschen",
+    "You have not reported anything yet.": "Sie haben noch nichts gemeldet.",
+    "Account": "Konto",
+    "Signed in as %(email)s": "Angemeldet als %(email)s",
+    "Signed in": "Angemeldet",
+    "You are not signed in.": "Sie sind nicht angemeldet.",
+    "Privacy": "Datenschutz",
+    "Photos lose their location data before the city stores them. Nobody else sees your e-mail.":
+        "Fotos verlieren ihre Standortdaten, bevor die Stadt sie "
+        "speichert. Niemand sonst sieht Ihre E-Mail.",
+    "Coming soon: download all your data, and delete your account.":
+        "Demnächst: alle Ihre Daten herunterladen und Ihr Konto löschen.",
+    "Enter your e-mail address.": "Geben Sie Ihre E-Mail-Adresse ein.",
+    "The password needs at least 10 characters.": "Das Passwort braucht mindestens 10 Zeichen.",
+    "An account with this e-mail already exists. Sign in instead.":
+        "Ein Konto mit dieser E-Mail-Adresse gibt es schon. Melden Sie sich stattdessen an.",
+    "Wrong e-mail or password.": "E-Mail-Adresse oder Passwort ist falsch.",
+    "Create an account": "Konto anlegen",
+    "You need an account to report issues and follow what happens to them.":
+        "Sie brauchen ein Konto, um Probleme zu melden und zu verfolgen, was damit geschieht.",
+    "I want to": "Ich möchte",
+    "Sign in with my account": "mich mit meinem Konto anmelden",
+    "E-mail": "E-Mail",
+    "At least 10 characters.": "Mindestens 10 Zeichen.",
+    "Your name (optional)": "Ihr Name (freiwillig)",
+    "Create account": "Konto anlegen",
+    "Report %(id)s (%(service)s): %(status)s": "Meldung %(id)s (%(service)s): %(status)s",
+    "Received": "Eingegangen",
+    "Seen by the city": "Von der Stadt gesehen",
+    "Being fixed": "Wird behoben",
+    "Closed": "Erledigt",
+    "Location permission was refused. Tap the map or type the address instead.":
+        "Der Zugriff auf den Standort wurde verweigert. Tippen Sie auf die Karte oder geben Sie "
+        "die Adresse ein.",
+    "Your position is not available. Tap the map or type the address instead.":
+        "Ihr Standort ist nicht verfügbar. Tippen Sie auf die Karte oder geben Sie die Adresse "
+        "ein.",
+    "Use my location": "Meinen Standort verwenden",
+    "City map: tap where the problem is": "Stadtkarte: Tippen Sie dorthin, wo das Problem ist",
+    "Without a pointer, type the address below instead.":
+        "Ohne Zeigegerät geben Sie stattdessen unten die Adresse ein.",
+    "Without a pointer, use your location instead.":
+        "Ohne Zeigegerät verwenden Sie stattdessen Ihren Standort.",
+    "Chosen point: %(lat)s, %(long)s": "Gewählter Punkt: %(lat)s, %(long)s",
+    "Address or description of the place": "Adresse oder Beschreibung des Ortes",
+    "For example: Rudower Chaussee 25, at the bus stop":
+        "Zum Beispiel: Rudower Chaussee 25, an der Bushaltestelle",
+    "Take a photo": "Foto aufnehmen",
+    "Choose a photo": "Foto auswählen",
+    "Remove photo %(n)s": "Foto %(n)s entfernen",
+    "Sign in or create an account": "Anmelden oder Konto anlegen",
+})  # fmt: skip
+AR.update({
+    "City reports": "بلاغات المدينة",
+    "Reports waiting to send: %(n)s": "بلاغات في انتظار الإرسال: %(n)s",
+    "Report an issue": "الإبلاغ عن مشكلة",
+    "My reports": "بلاغاتي",
+    "Notifications": "الإشعارات",
+    "Permits": "التصاريح",
+    "Open data": "البيانات المفتوحة",
+    "Settings": "الإعدادات",
+    "No connection to the city. Try again later.":
+        "لا يوجد اتصال بالمدينة. حاول مرة أخرى لاحقًا.",
+    "Subscribed.": "تم الاشتراك.",
+    "Sign in to get news about your reports and your area.":
+        "سجّل الدخول لتصلك أخبار بلاغاتك ومنطقتك.",
+    "Push notifications": "الإشعارات الفورية",
+    "Push needs the app on an Android phone. News also shows in the inbox below.":
+        "تحتاج الإشعارات الفورية إلى التطبيق على هاتف أندرويد. تظهر "
+        "الأخبار أيضًا في صندوق الوارد أدناه.",
+    "This phone gets push notifications.": "يتلقى هذا الهاتف الإشعارات الفورية.",
+    "Turn on push notifications": "تفعيل الإشعارات الفورية",
+    "Notifications are switched off in the phone's settings.":
+        "الإشعارات معطّلة في إعدادات الهاتف.",
+    "Inbox": "صندوق الوارد",
+    "No news yet.": "لا أخبار بعد.",
+    "My subscriptions": "اشتراكاتي",
+    "You follow no area yet.": "لا تتابع أي منطقة بعد.",
+    "District %(id)s": "الحي %(id)s",
+    "Within %(radius)s m of %(lat)s, %(long)s": "في نطاق %(radius)s م حول %(lat)s، %(long)s",
+    "Unsubscribe from subscription %(id)s": "إلغاء الاشتراك %(id)s",
+    "Follow a district": "متابعة حي",
+    "District code": "رمز الحي",
+    "As printed on the city's district map, for example: nw":
+        "كما هو مطبوع على خريطة أحياء المدينة، مثلًا: nw",
+    "Follow this district": "متابعة هذا الحي",
+    "Follow an area around a place": "متابعة منطقة حول مكان",
+    "Distance": "المسافة",
+    "Follow this area": "متابعة هذه المنطقة",
+    "Coming soon: the city's open data catalogue is not published yet.":
+        "قريبًا: لم يُنشر فهرس البيانات المفتوحة للمدينة بعد.",
+    "Soon you can browse and download the city's data: air quality, traffic, noise.":
+        "قريبًا يمكنك تصفح بيانات المدينة وتنزيلها: جودة الهواء، المرور، الضوضاء.",
+    "Coming soon: this page is a preview and shows no real permits yet.":
+        "قريبًا: هذه الصفحة معاينة ولا تعرض تصاريح حقيقية بعد.",
+    "Soon you will see your permits (parking, events, building work) and their status here.":
+        "قريبًا سترى هنا تصاريحك (الوقوف، الفعاليات، أعمال البناء) وحالتها.",
+    "Read only: permits cannot be changed in the app.":
+        "للقراءة فقط: لا يمكن تغيير التصاريح في التطبيق.",
+    "My permit applications": "طلبات التصاريح الخاصة بي",
+    "No permit applications yet.": "لا توجد طلبات تصاريح بعد.",
+    "%(question)s (required)": "%(question)s (مطلوب)",
+    "The list of services could not be loaded. Check your connection.":
+        "تعذّر تحميل قائمة الخدمات. تحقّق من اتصالك.",
+    "Choose what you want to report.": "اختر ما تريد الإبلاغ عنه.",
+    "Please answer: %(questions)s": "يُرجى الإجابة عن: %(questions)s",
+    "Say where the problem is: use your location, tap the map or type an address.":
+        "حدّد مكان المشكلة: استخدم موقعك، أو انقر على الخريطة، أو اكتب عنوانًا.",
+    "Thank you. Your report number is %(id)s.": "شكرًا لك. رقم بلاغك %(id)s.",
+    "You are offline. Your report is saved and will be sent when you are back online.":
+        "أنت غير متصل. حُفظ بلاغك وسيُرسل عند عودة الاتصال.",
+    "You now follow report %(id)s. We will tell you when it changes.":
+        "أنت الآن تتابع البلاغ %(id)s. سنخبرك عندما يتغيّر.",
+    "Sign in or create an account to report an issue.":
+        "سجّل الدخول أو أنشئ حسابًا للإبلاغ عن مشكلة.",
+    "What is the problem?": "ما المشكلة؟",
+    "Loading…": "جارٍ التحميل…",
+    "Service": "الخدمة",
+    "Description (optional)": "الوصف (اختياري)",
+    "Photo": "صورة",
+    "Where is it?": "أين هي؟",
+    "Already reported nearby?": "هل أُبلغ عنها بالقرب من هنا؟",
+    "These open reports look like yours. Follow one instead of sending a new report.":
+        "تبدو هذه البلاغات المفتوحة مشابهة لبلاغك. تابع أحدها بدلًا من إرسال بلاغ جديد.",
+    "Report %(id)s, %(distance)s m away: %(description)s":
+        "البلاغ %(id)s، على بعد %(distance)s م: %(description)s",
+    "Follow report %(id)s": "متابعة البلاغ %(id)s",
+    "Send my report anyway": "إرسال بلاغي على أي حال",
+    "Send report": "إرسال البلاغ",
+    "Report %(id)s: %(service)s": "البلاغ %(id)s: %(service)s",
+    "You follow this report": "أنت تتابع هذا البلاغ",
+    "Photo %(n)s of the problem": "الصورة %(n)s للمشكلة",
+    "History": "السجل",
+    "Sign in to see your reports.": "سجّل الدخول لرؤية بلاغاتك.",
+    "Refresh": "تحديث",
+    "Waiting to send": "في انتظار الإرسال",
+    "Saved %(when)s: %(service)s": "حُفظ %(when)s: %(service)s",
+    "Delete this saved report": "حذف هذا البلاغ المحفوظ",
+    "You have not reported anything yet.": "لم تُبلغ عن أي شيء بعد.",
+    "Account": "الحساب",
+    "Signed in as %(email)s": "مسجّل الدخول باسم %(email)s",
+    "Signed in": "مسجّل الدخول",
+    "You are not signed in.": "أنت غير مسجّل الدخول.",
+    "Privacy": "الخصوصية",
+    "Photos lose their location data before the city stores them. Nobody else sees your e-mail.":
+        "تُزال بيانات الموقع من الصور قبل حفظها. لا يرى أحد غيرك بريدك الإلكتروني.",
+    "Coming soon: download all your data, and delete your account.":
+        "قريبًا: تنزيل جميع بياناتك وحذف حسابك.",
+    "Enter your e-mail address.": "أدخل بريدك الإلكتروني.",
+    "The password needs at least 10 characters.": "يجب أن تتكوّن كلمة المرور من 10 أحرف على الأقل.",
+    "An account with this e-mail already exists. Sign in instead.":
+        "يوجد حساب بهذا البريد الإلكتروني. سجّل الدخول بدلًا من ذلك.",
+    "Wrong e-mail or password.": "البريد الإلكتروني أو كلمة المرور غير صحيحة.",
+    "Create an account": "إنشاء حساب",
+    "You need an account to report issues and follow what happens to them.":
+        "تحتاج إلى حساب للإبلاغ عن المشكلات ومتابعة ما يحدث لها.",
+    "I want to": "أريد",
+    "Sign in with my account": "تسجيل الدخول بحسابي",
+    "E-mail": "البريد الإلكتروني",
+    "At least 10 characters.": "10 أحرف على الأقل.",
+    "Your name (optional)": "اسمك (اختياري)",
+    "Create account": "إنشاء الحساب",
+    "Report %(id)s (%(service)s): %(status)s": "البلاغ %(id)s (%(service)s): %(status)s",
+    "Received": "تم الاستلام",
+    "Seen by the city": "اطّلعت عليه المدينة",
+    "Being fixed": "قيد الإصلاح",
+    "Closed": "مغلق",
+    "Location permission was refused. Tap the map or type the address instead.":
+        "رُفض إذن الوصول إلى الموقع. انقر على الخريطة أو اكتب العنوان بدلًا من ذلك.",
+    "Your position is not available. Tap the map or type the address instead.":
+        "موقعك غير متاح. انقر على الخريطة أو اكتب العنوان بدلًا من ذلك.",
+    "Use my location": "استخدام موقعي",
+    "City map: tap where the problem is": "خريطة المدينة: انقر حيث توجد المشكلة",
+    "Without a pointer, type the address below instead.":
+        "من دون مؤشر، اكتب العنوان أدناه بدلًا من ذلك.",
+    "Without a pointer, use your location instead.": "من دون مؤشر، استخدم موقعك بدلًا من ذلك.",
+    "Chosen point: %(lat)s, %(long)s": "النقطة المختارة: %(lat)s، %(long)s",
+    "Address or description of the place": "العنوان أو وصف المكان",
+    "For example: Rudower Chaussee 25, at the bus stop":
+        "مثلًا: Rudower Chaussee 25، عند موقف الحافلات",
+    "Take a photo": "التقاط صورة",
+    "Choose a photo": "اختيار صورة",
+    "Remove photo %(n)s": "إزالة الصورة %(n)s",
+    "Sign in or create an account": "تسجيل الدخول أو إنشاء حساب",
+})  # fmt: skip
+
+
+# The emergency dispatch page (ops_console/pages/emergency.py).
+DE.update({
+    "ambulance": "Rettungswagen",
+    "fire engine": "Löschfahrzeug",
+    "police car": "Streifenwagen",
+    "open": "offen",
+    "dispatched": "alarmiert",
+    "on scene": "vor Ort",
+    "closed": "abgeschlossen",
+    "proposed": "vorgeschlagen",
+    "approved": "freigegeben",
+    "active": "aktiv",
+    "completed": "abgeschlossen",
+    "aborted": "abgebrochen",
+    "Refused: your role (%(role)s) may not dispatch units.":
+        "Abgelehnt: Ihre Rolle (%(role)s) darf keine Einsatzmittel alarmieren.",
+    "New incident": "Neuer Einsatz",
+    "Priority (1 most urgent)": "Priorität (1 am dringendsten)",
+    "Latitude": "Breitengrad",
+    "Longitude": "Längengrad",
+    "Create incident": "Einsatz anlegen",
+    "Route a unit": "Einsatzmittel leiten",
+    "Incident": "Einsatz",
+    "Unit": "Einsatzmittel",
+    "Find routes": "Routen suchen",
+    "Emergency dispatch": "Einsatzleitung",
+    "Route a unit to an incident on live traffic and road closures, then approve the signal "
+    "pre-emption plan or abort it.":
+        "Leiten Sie ein Einsatzmittel über die aktuelle Verkehrslage und Sperrungen zum "
+        "Einsatz, dann geben Sie den Ampel-Vorrangplan frei oder brechen ihn ab.",
+    "Routes": "Routen",
+    "Route map": "Routenkarte",
+    "Signal pre-emption plan": "Ampel-Vorrangplan",
+    "Route for the plan": "Route für den Plan",
+    "Propose plan": "Plan vorschlagen",
+    "Approve and dispatch": "Freigeben und alarmieren",
+    "Reason to abort": "Grund für den Abbruch",
+    "Abort plan": "Plan abbrechen",
+    "Signal %(id)d at %(eta)s": "Ampel %(id)d um %(eta)s",
+    "Best route": "Beste Route",
+    "Alternative %(n)d": "Alternative %(n)d",
+    "Route": "Route",
+    "ETA (min:s)": "Ankunft (min:s)",
+    "Free flow (min:s)": "Freier Verkehr (min:s)",
+    "Length (km)": "Länge (km)",
+    "Signals": "Ampeln",
+    "Segments on live speeds": "Abschnitte mit Live-Geschwindigkeit",
+    "Check the incident: a type, a priority 1 to 5 and a valid latitude and longitude.":
+        "Prüfen Sie den Einsatz: eine Art, eine Priorität von 1 bis 5 und gültige Breiten- "
+        "und Längengrade.",
+    "Incident %(id)d created.": "Einsatz %(id)d angelegt.",
+    "Choose an incident and a unit.": "Wählen Sie einen Einsatz und ein Einsatzmittel.",
+    "No route: closures or one-way streets cut the incident off.":
+        "Keine Route: Sperrungen oder Einbahnstraßen schneiden den Einsatzort ab.",
+    "Not possible: the incident or the unit changed meanwhile.":
+        "Nicht möglich: Einsatz oder Einsatzmittel haben sich inzwischen geändert.",
+    "Best route: ETA %(eta)s, %(n)d signals.": "Beste Route: Ankunft %(eta)s, %(n)d Ampeln.",
+    "Plan %(id)d is %(status)s: ETA %(eta)s, %(n)d signals.":
+        "Plan %(id)d ist %(status)s: Ankunft %(eta)s, %(n)d Ampeln.",
+    "Stop": "Halt",
+    "Intersection": "Kreuzung",
+    "Signal (TLS)": "Ampel (TLS)",
+    "Approach segment": "Zufahrtsabschnitt",
+    "Green from": "Grün ab",
+    "Green until": "Grün bis",
+    "Find routes first.": "Suchen Sie zuerst Routen.",
+    "Plan %(id)d proposed.": "Plan %(id)d vorgeschlagen.",
+    "Propose a plan first.": "Schlagen Sie zuerst einen Plan vor.",
+    "Plan %(id)d approved: the unit is dispatched.":
+        "Plan %(id)d freigegeben: Das Einsatzmittel ist alarmiert.",
+    "Give a reason to abort the plan.": "Geben Sie einen Grund für den Abbruch des Plans an.",
+    "Plan %(id)d aborted.": "Plan %(id)d abgebrochen.",
+    "Not possible: the plan changed meanwhile.":
+        "Nicht möglich: Der Plan hat sich inzwischen geändert.",
+})  # fmt: skip
+AR.update({
+    "ambulance": "سيارة إسعاف",
+    "fire engine": "سيارة إطفاء",
+    "police car": "سيارة شرطة",
+    "open": "مفتوح",
+    "dispatched": "أُرسلت",
+    "on scene": "في الموقع",
+    "closed": "مغلق",
+    "proposed": "مقترحة",
+    "approved": "معتمدة",
+    "active": "نشطة",
+    "completed": "مكتملة",
+    "aborted": "ملغاة",
+    "Refused: your role (%(role)s) may not dispatch units.":
+        "مرفوض: دورك (%(role)s) لا يسمح بإرسال الوحدات.",
+    "New incident": "حادث جديد",
+    "Priority (1 most urgent)": "الأولوية (1 الأكثر إلحاحًا)",
+    "Latitude": "خط العرض",
+    "Longitude": "خط الطول",
+    "Create incident": "إنشاء حادث",
+    "Route a unit": "توجيه وحدة",
+    "Incident": "الحادث",
+    "Unit": "الوحدة",
+    "Find routes": "البحث عن مسارات",
+    "Emergency dispatch": "إرسال الطوارئ",
+    "Route a unit to an incident on live traffic and road closures, then approve the signal "
+    "pre-emption plan or abort it.":
+        "وجّه وحدة إلى حادث وفق حركة المرور الحية وإغلاقات الطرق، ثم اعتمد خطة أولوية "
+        "الإشارات أو ألغِها.",
+    "Routes": "المسارات",
+    "Route map": "خريطة المسار",
+    "Signal pre-emption plan": "خطة أولوية الإشارات",
+    "Route for the plan": "مسار الخطة",
+    "Propose plan": "اقتراح خطة",
+    "Approve and dispatch": "اعتماد وإرسال",
+    "Reason to abort": "سبب الإلغاء",
+    "Abort plan": "إلغاء الخطة",
+    "Signal %(id)d at %(eta)s": "الإشارة %(id)d عند %(eta)s",
+    "Best route": "أفضل مسار",
+    "Alternative %(n)d": "البديل %(n)d",
+    "Route": "المسار",
+    "ETA (min:s)": "وقت الوصول (د:ث)",
+    "Free flow (min:s)": "حركة حرة (د:ث)",
+    "Length (km)": "الطول (كم)",
+    "Signals": "الإشارات",
+    "Segments on live speeds": "مقاطع بسرعات حية",
+    "Check the incident: a type, a priority 1 to 5 and a valid latitude and longitude.":
+        "تحقق من الحادث: نوع، وأولوية من 1 إلى 5، وخطا عرض وطول صالحان.",
+    "Incident %(id)d created.": "تم إنشاء الحادث %(id)d.",
+    "Choose an incident and a unit.": "اختر حادثًا ووحدة.",
+    "No route: closures or one-way streets cut the incident off.":
+        "لا يوجد مسار: الإغلاقات أو الشوارع ذات الاتجاه الواحد تعزل موقع الحادث.",
+    "Not possible: the incident or the unit changed meanwhile.":
+        "غير ممكن: تغيّر الحادث أو الوحدة في الأثناء.",
+    "Best route: ETA %(eta)s, %(n)d signals.": "أفضل مسار: الوصول %(eta)s، %(n)d إشارات.",
+    "Plan %(id)d is %(status)s: ETA %(eta)s, %(n)d signals.":
+        "الخطة %(id)d %(status)s: الوصول %(eta)s، %(n)d إشارات.",
+    "Stop": "المحطة",
+    "Intersection": "التقاطع",
+    "Signal (TLS)": "الإشارة (TLS)",
+    "Approach segment": "مقطع الاقتراب",
+    "Green from": "أخضر من",
+    "Green until": "أخضر حتى",
+    "Find routes first.": "ابحث عن المسارات أولًا.",
+    "Plan %(id)d proposed.": "تم اقتراح الخطة %(id)d.",
+    "Propose a plan first.": "اقترح خطة أولًا.",
+    "Plan %(id)d approved: the unit is dispatched.": "تم اعتماد الخطة %(id)d: أُرسلت الوحدة.",
+    "Give a reason to abort the plan.": "اذكر سببًا لإلغاء الخطة.",
+    "Plan %(id)d aborted.": "تم إلغاء الخطة %(id)d.",
+    "Not possible: the plan changed meanwhile.": "غير ممكن: تغيّرت الخطة في الأثناء.",
+})  # fmt: skip
+
+# The citizen-request queue (ops_console/pages/requests.py, actions.act_on_request).
+DE.update({
+    "Reports from the citizen app and Open311 clients that are not closed yet, newest first. "
+    "New reports appear here as they arrive.":
+        "Meldungen aus der Bürger-App und von Open311-Clients, die noch nicht erledigt sind, "
+        "die neuesten zuerst. Neue Meldungen erscheinen hier, sobald sie eingehen.",
+    "No open requests.": "Keine offenen Meldungen.",
+    "(no description)": "(keine Beschreibung)",
+    "Where: %(place)s": "Ort: %(place)s",
+    "Photos: %(n)d": "Fotos: %(n)d",
+    "New status": "Neuer Status",
+    "Public note": "Öffentliche Notiz",
+    "Set request %(id)s to %(status)s": "Meldung %(id)s auf „%(status)s“ setzen",
+    "Request %(id)s is now %(status)s.": "Meldung %(id)s ist jetzt: %(status)s.",
+    "Request %(id)s closed; the reporter is notified.":
+        "Meldung %(id)s erledigt; die meldende Person wird benachrichtigt.",
+    "In progress": "In Bearbeitung",
+    "Unknown status.": "Unbekannter Status.",
+    "Refused: your role (%(role)s) may not change requests.":
+        "Abgelehnt: Ihre Rolle (%(role)s) darf Meldungen nicht ändern.",
+    "No such request.": "Diese Meldung gibt es nicht.",
+    "Give a public note to close the request.":
+        "Geben Sie eine öffentliche Notiz an, um die Meldung zu erledigen.",
+    "Not possible: the request changed meanwhile.":
+        "Nicht möglich: Die Meldung hat sich inzwischen geändert.",
+})  # fmt: skip
+AR.update({
+    "Reports from the citizen app and Open311 clients that are not closed yet, newest first. "
+    "New reports appear here as they arrive.":
+        "بلاغات من تطبيق المواطنين ومن عملاء Open311 لم تُغلق بعد، الأحدث أولًا. "
+        "تظهر البلاغات الجديدة هنا فور وصولها.",
+    "No open requests.": "لا توجد بلاغات مفتوحة.",
+    "(no description)": "(بلا وصف)",
+    "Where: %(place)s": "المكان: %(place)s",
+    "Photos: %(n)d": "الصور: %(n)d",
+    "New status": "الحالة الجديدة",
+    "Public note": "ملاحظة علنية",
+    "Set request %(id)s to %(status)s": "تعيين البلاغ %(id)s إلى %(status)s",
+    "Request %(id)s is now %(status)s.": "البلاغ %(id)s الآن: %(status)s.",
+    "Request %(id)s closed; the reporter is notified.": "أُغلق البلاغ %(id)s؛ وسيُبلَّغ مقدّمه.",
+    "In progress": "قيد التنفيذ",
+    "Unknown status.": "حالة غير معروفة.",
+    "Refused: your role (%(role)s) may not change requests.":
+        "مرفوض: لا يحق لدورك (%(role)s) تغيير البلاغات.",
+    "No such request.": "لا يوجد بلاغ كهذا.",
+    "Give a public note to close the request.": "اكتب ملاحظة علنية لإغلاق البلاغ.",
+    "Not possible: the request changed meanwhile.": "غير ممكن: تغيّر البلاغ في الأثناء.",
+})  # fmt: skip
+
+# The traffic page (ops_console/pages/traffic.py).
+DE.update({
+    "draft": "Entwurf",
+    "pushed": "übertragen",
+    "superseded": "ersetzt",
+    "rejected": "abgelehnt",
+    "Refused: your role (%(role)s) may not change signal plans.":
+        "Abgelehnt: Ihre Rolle (%(role)s) darf Signalpläne nicht ändern.",
+    "No fresh detector speeds.": "Keine aktuellen Detektorgeschwindigkeiten.",
+    "Road": "Straße",
+    "Speed (km/h)": "Geschwindigkeit (km/h)",
+    "Limit (km/h)": "Höchstgeschwindigkeit (km/h)",
+    "Detector segments, slowest first": "Detektorabschnitte, langsamste zuerst",
+    "No signal plans yet.": "Noch keine Signalpläne.",
+    "Intersection · version": "Kreuzung · Version",
+    "Cycle (s)": "Umlauf (s)",
+    "Expected delay (s/veh)": "Erwartete Wartezeit (s/Fz)",
+    "Author": "Verfasser",
+    "Approver": "Freigabe durch",
+    "Signal plans, newest version first": "Signalpläne, neueste Version zuerst",
+    "Signal plans": "Signalpläne",
+    "Fixed-time plans by Webster's method from the peak hour of the last 24 hours of detector"
+    " counts. An operator approves a draft before it is pushed to the signal.":
+        "Festzeitpläne nach Webster aus der Spitzenstunde der Detektorzählungen der letzten "
+        "24 Stunden. Ein Operator gibt einen Entwurf frei, bevor er an die Ampel übertragen "
+        "wird.",
+    "Propose a plan": "Plan vorschlagen",
+    "Draft to review": "Zu prüfender Entwurf",
+    "Show the change": "Änderung anzeigen",
+    "Approve plan": "Plan freigeben",
+    "Reject plan": "Plan ablehnen",
+    "Cycle %(old)s -> %(new)s s; expected delay %(dold)s -> %(dnew)s s per vehicle.":
+        "Umlauf %(old)s -> %(new)s s; erwartete Wartezeit %(dold)s -> %(dnew)s s je Fahrzeug.",
+    "Phase": "Phase",
+    "Approach segments": "Zufahrtsabschnitte",
+    "Old green (s)": "Grün alt (s)",
+    "New green (s)": "Grün neu (s)",
+    "Old split": "Anteil alt",
+    "New split": "Anteil neu",
+    "Plan %(id)d against the plan in force": "Plan %(id)d im Vergleich zum geltenden Plan",
+    "Choose a draft to review.": "Wählen Sie einen Entwurf zur Prüfung.",
+    "Choose an intersection.": "Wählen Sie eine Kreuzung.",
+    "Plan %(id)d drafted.": "Plan %(id)d entworfen.",
+    "Plan %(id)d approved.": "Plan %(id)d freigegeben.",
+    "Plan %(id)d rejected.": "Plan %(id)d abgelehnt.",
+    "No measured flows for this intersection in the last 24 hours.":
+        "Keine gemessenen Verkehrsstärken für diese Kreuzung in den letzten 24 Stunden.",
+})  # fmt: skip
+AR.update({
+    "draft": "مسودة",
+    "pushed": "مُرسلة إلى الإشارة",
+    "superseded": "مستبدلة",
+    "rejected": "مرفوضة",
+    "Refused: your role (%(role)s) may not change signal plans.":
+        "مرفوض: دورك (%(role)s) لا يسمح بتغيير خطط الإشارات.",
+    "No fresh detector speeds.": "لا توجد سرعات حديثة من الكواشف.",
+    "Road": "الطريق",
+    "Speed (km/h)": "السرعة (كم/س)",
+    "Limit (km/h)": "الحد الأقصى (كم/س)",
+    "Detector segments, slowest first": "مقاطع الكواشف، الأبطأ أولًا",
+    "No signal plans yet.": "لا توجد خطط إشارات بعد.",
+    "Intersection · version": "التقاطع · الإصدار",
+    "Cycle (s)": "الدورة (ث)",
+    "Expected delay (s/veh)": "التأخير المتوقع (ث/مركبة)",
+    "Author": "المُعِد",
+    "Approver": "المُعتمِد",
+    "Signal plans, newest version first": "خطط الإشارات، الإصدار الأحدث أولًا",
+    "Signal plans": "خطط الإشارات",
+    "Fixed-time plans by Webster's method from the peak hour of the last 24 hours of detector"
+    " counts. An operator approves a draft before it is pushed to the signal.":
+        "خطط زمنية ثابتة بطريقة ويبستر من ساعة الذروة في عدّادات الكواشف خلال آخر 24 ساعة. "
+        "يعتمد المشغّل المسودة قبل إرسالها إلى الإشارة.",
+    "Propose a plan": "اقتراح خطة",
+    "Draft to review": "المسودة للمراجعة",
+    "Show the change": "عرض التغيير",
+    "Approve plan": "اعتماد الخطة",
+    "Reject plan": "رفض الخطة",
+    "Cycle %(old)s -> %(new)s s; expected delay %(dold)s -> %(dnew)s s per vehicle.":
+        "الدورة %(old)s -> %(new)s ث؛ التأخير المتوقع %(dold)s -> %(dnew)s ث لكل مركبة.",
+    "Phase": "المرحلة",
+    "Approach segments": "مقاطع الاقتراب",
+    "Old green (s)": "الأخضر القديم (ث)",
+    "New green (s)": "الأخضر الجديد (ث)",
+    "Old split": "الحصة القديمة",
+    "New split": "الحصة الجديدة",
+    "Plan %(id)d against the plan in force": "الخطة %(id)d مقارنة بالخطة السارية",
+    "Choose a draft to review.": "اختر مسودة للمراجعة.",
+    "Choose an intersection.": "اختر تقاطعًا.",
+    "Plan %(id)d drafted.": "تم إعداد مسودة الخطة %(id)d.",
+    "Plan %(id)d approved.": "تم اعتماد الخطة %(id)d.",
+    "Plan %(id)d rejected.": "تم رفض الخطة %(id)d.",
+    "No measured flows for this intersection in the last 24 hours.":
+        "لا توجد تدفقات مقيسة لهذا التقاطع خلال آخر 24 ساعة.",
+})  # fmt: skip
+
+# Traffic page: incidents detected.
+DE.update({
+    "Incident (confirmed)": "Störung (bestätigt)",
+    "Possible incident": "Mögliche Störung",
+    "No incident detected in the last 15 minutes.":
+        "In den letzten 15 Minuten wurde keine Störung erkannt.",
+    "Between detectors": "Zwischen Detektoren",
+    "State": "Zustand",
+    "Occupancy up / down": "Belegung oben / unten",
+    "Speed upstream (km/h)": "Geschwindigkeit stromaufwärts (km/h)",
+    "Since": "Seit",
+    "Incidents detected, from paired detectors": "Erkannte Störungen, aus Detektorpaaren",
+    "Incidents detected": "Erkannte Störungen",
+    "A speed drop and an occupancy jump upstream against downstream, held for several minutes, "
+    "flag a possible incident; a longer hold confirms it.":
+        "Ein Geschwindigkeitseinbruch und ein Belegungssprung stromaufwärts gegenüber "
+        "stromabwärts, über mehrere Minuten, melden eine mögliche Störung; hält er länger an, "
+        "gilt sie als bestätigt.",
+})  # fmt: skip
+AR.update({
+    "Incident (confirmed)": "حادث (مؤكَّد)",
+    "Possible incident": "حادث محتمل",
+    "No incident detected in the last 15 minutes.": "لم يُرصد أي حادث خلال آخر 15 دقيقة.",
+    "Between detectors": "بين الكاشفين",
+    "State": "الحالة",
+    "Occupancy up / down": "الإشغال قبل / بعد",
+    "Speed upstream (km/h)": "السرعة قبل الموقع (كم/س)",
+    "Since": "منذ",
+    "Incidents detected, from paired detectors": "الحوادث المرصودة من أزواج الكواشف",
+    "Incidents detected": "الحوادث المرصودة",
+    "A speed drop and an occupancy jump upstream against downstream, held for several minutes, "
+    "flag a possible incident; a longer hold confirms it.":
+        "انخفاض في السرعة وقفزة في الإشغال قبل الموقع مقارنةً بما بعده، لعدة دقائق، يشيران إلى "
+        "حادث محتمل؛ واستمرارهما لمدة أطول يؤكده.",
+})  # fmt: skip

@@ -17,7 +17,10 @@ from shared.accounts.service import role_allows
 from shared.alerts.schemas import AlertChange, AlertRead
 from shared.alerts.service import acknowledge_alert, assign_alert, resolve_alert
 from shared.db import session_scope
-from shared.realtime import GLOBAL_ROOM, district_room
+from shared.realtime import GLOBAL_ROOM, REQUESTS_ROOM, district_room
+from shared.service_requests.flows import change_request_status_checked
+from shared.service_requests.models import RequestStatus
+from shared.service_requests.schemas import RequestInvalid, RequestQueueItem
 
 ACTIONS = ("acknowledge", "assign", "resolve")
 # The audit/event name of each action.
@@ -86,3 +89,44 @@ def _emit(change: AlertChange) -> None:
     payload = change.model_dump(mode="json")
     socketio.emit(change.event, payload, to=district_room(change.alert.district_id))
     socketio.emit(change.event, payload, to=GLOBAL_ROOM)
+
+
+def act_on_request(
+    *, username: str | None, request_id: int, status: str, note: str = ""
+) -> RequestQueueItem:
+    """Move a citizen request to `status` with a public note as `username`, after checking
+    their role; the history row is the audit trail, followers get a push, consoles an event."""
+    try:
+        target = RequestStatus(status)
+    except ValueError as exc:
+        raise ActionRefused(_("Unknown status."), 400) from exc
+    if not username:
+        raise ActionRefused(_("Please sign in."), 401)
+    items: list[RequestQueueItem] = []
+    with session_scope() as session:
+        user = queries.get_staff_user(session=session, username=username)
+        if user is None or not user.is_active:
+            raise ActionRefused(_("Please sign in."), 401)
+        if not role_allows(role=user.role, required=REQUIRED_ROLE):
+            raise ActionRefused(
+                _("Refused: your role (%(role)s) may not change requests.", role=user.role.value)
+            )
+        try:
+            change_request_status_checked(
+                session=session,
+                request_id=request_id,
+                status=target,
+                note=note,
+                actor=user.username,
+                emit=lambda _event, item: items.append(item),
+            )
+        except LookupError as exc:
+            raise ActionRefused(_("No such request."), 404) from exc
+        except RequestInvalid as exc:
+            if target is RequestStatus.closed and not note.strip():
+                raise ActionRefused(_("Give a public note to close the request."), 400) from exc
+            raise ActionRefused(_("Not possible: the request changed meanwhile."), 409) from exc
+    # The emit callback ran after commit: the change is stored before anyone hears of it.
+    item = items[0]
+    socketio.emit("service_request.updated", item.model_dump(mode="json"), to=REQUESTS_ROOM)
+    return item

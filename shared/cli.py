@@ -507,11 +507,302 @@ def rules_set(
         _fail(str(exc))
 
 
+# --------------------------------------------------------------------------------------------
+# emergency routing
+
+
+@main.group()
+def emergency() -> None:
+    """Emergency units, routing on live traffic, and road closures."""
+
+
+@emergency.command("units")
+def emergency_units() -> None:
+    """List emergency units with their kind, status and station.
+
+    Example: smartcity emergency units
+    """
+    _export_stack_env()
+    from shared.db import session_scope
+    from shared.incidents.service import list_units
+
+    with session_scope() as session:
+        units = list_units(session=session)
+        if not units:
+            _fail("no units: seed the demo city first (smartcity seed demo)")
+        for u in units:
+            station = u.station.code if u.station else "-"
+            click.echo(f"{u.id:>4} {u.code:<10} {u.kind:<10} {u.status:<15} {station}")
+
+
+def _fmt_s(seconds: float) -> str:
+    total = round(seconds)
+    return f"{total // 60}:{total % 60:02d}"
+
+
+@emergency.command("route")
+@click.argument("unit_code")
+@click.option("--incident", "incident_id", type=int, default=None, help="An incident id.")
+@click.option("--lon", type=float, default=None, help="Or a WGS84 point: longitude...")
+@click.option("--lat", type=float, default=None, help="...and latitude (nothing is stored).")
+@click.option("--alternatives", default=3, show_default=True, type=click.IntRange(0, 10))
+@click.option("--json", "as_json", is_flag=True, help="Print the routes (with GeoJSON) as JSON.")
+def emergency_route(
+    unit_code: str,
+    incident_id: int | None,
+    lon: float | None,
+    lat: float | None,
+    alternatives: int,
+    as_json: bool,
+) -> None:
+    """Route a unit to an incident (or a point) on live speeds, around closures.
+
+    Example: smartcity emergency route RTW-1 --lon 13.535 --lat 52.43
+    """
+    if (incident_id is None) == (lon is None or lat is None):
+        _fail("give either --incident ID or both --lon and --lat")
+    _export_stack_env()
+    from sqlalchemy import select
+
+    from shared.db import session_factory
+    from shared.incidents.models import Unit
+    from shared.incidents.schemas import IncidentCreate
+    from shared.incidents.service import create_incident, route_unit
+
+    session = session_factory()()
+    try:
+        unit = session.scalar(select(Unit).where(Unit.code == unit_code))
+        if unit is None:
+            _fail(f"no unit {unit_code!r} (see smartcity emergency units)")
+            return
+        if incident_id is None:
+            # A throwaway incident: the transaction is rolled back below.
+            incident_id = create_incident(
+                session=session,
+                data=IncidentCreate(type="query", priority=5, lon=lon, lat=lat),
+            ).id
+        result = route_unit(
+            session=session, unit_id=unit.id, incident_id=incident_id, alternatives=alternatives
+        )
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    finally:
+        session.rollback()
+        session.close()
+    if as_json:
+        click.echo(result.model_dump_json(indent=1))
+        return
+    click.echo(
+        f"{unit_code} -> intersection {result.target_intersection_id} "
+        f"(from {result.source_intersection_id}); closed segments: "
+        f"{len(result.closed_segment_ids)}"
+    )
+    for n, r in enumerate([result.best, *result.alternatives]):
+        label = "best" if n == 0 else f"alt {n}"
+        click.echo(
+            f"  {label:<6} ETA {_fmt_s(r.eta_s):>6} (free flow {_fmt_s(r.free_flow_s)}), "
+            f"{r.length_m / 1000:.2f} km, {len(r.segment_ids)} segments, "
+            f"{len(r.live_segment_ids)} on live speeds, {len(r.signals)} signals"
+        )
+    for s in result.best.signals:
+        click.echo(
+            f"    signal {s.intersection_id} (tls {s.tls_id or '-'}) via segment "
+            f"{s.approach_segment_id} at {_fmt_s(s.eta_s)}"
+        )
+
+
+@emergency.command("close-road")
+@click.argument("segment_id", type=int)
+@click.option("--reason", required=True, help="Why, for the log and the console.")
+@click.option("--by", "actor", default="operator", show_default=True, help="Who closes it.")
+@click.option("--hours", type=float, default=None, help="Reopen automatically after this long.")
+@click.option("--one-way", is_flag=True, help="Close only this direction.")
+def emergency_close_road(
+    segment_id: int, reason: str, actor: str, hours: float | None, one_way: bool
+) -> None:
+    """Close a road segment (both directions unless --one-way) to routing.
+
+    Example: smartcity emergency close-road 412 --reason "burst water main" --hours 6
+    """
+    _export_stack_env()
+    from datetime import UTC, datetime, timedelta
+
+    from pydantic import ValidationError
+
+    from shared.db import session_scope
+    from shared.traffic.schemas import RoadClosureCreate
+    from shared.traffic.service import close_road
+
+    if hours is not None and hours <= 0:
+        _fail("--hours must be positive")
+    ends = datetime.now(UTC) + timedelta(hours=hours) if hours else None
+    try:
+        with session_scope() as session:
+            rows = close_road(
+                session=session,
+                data=RoadClosureCreate(
+                    segment_id=segment_id, reason=reason, created_by=actor, ends_at=ends,
+                    both_directions=not one_way,
+                ),
+            )  # fmt: skip
+            for c in rows:
+                until = c.ends_at.isoformat() if c.ends_at else "further notice"
+                click.echo(f"closure {c.id}: segment {c.segment_id} closed until {until}")
+    except (LookupError, ValueError, ValidationError) as exc:
+        _fail(str(exc))
+
+
+@emergency.command("reopen-road")
+@click.argument("closure_ids", type=int, nargs=-1, required=True)
+def emergency_reopen_road(closure_ids: tuple[int, ...]) -> None:
+    """End road closures now (ids as printed by close-road).
+
+    Example: smartcity emergency reopen-road 7 8
+    """
+    _export_stack_env()
+    from shared.db import session_scope
+    from shared.traffic.service import lift_closure
+
+    try:
+        with session_scope() as session:
+            for cid in closure_ids:
+                c = lift_closure(session=session, closure_id=cid)
+                click.echo(f"closure {c.id}: segment {c.segment_id} reopened")
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+
+
+# --------------------------------------------------------------------------------------------
+# traffic: flow forecasts and automatic incident detection
+
+
+@main.group()
+def traffic() -> None:
+    """Flow forecasts and automatic incident detection, and their evaluations."""
+
+
+@traffic.command("forecast-eval")
+@click.option("--test-days", default=14, show_default=True, type=click.IntRange(1, 18),
+              help="Days held out at the end of the counts.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def traffic_forecast_eval(test_days: int, as_json: bool) -> None:
+    """Score flow forecasts against seasonal-naive (MASE) on held-out real Oregon counts.
+
+    Example: smartcity traffic forecast-eval --json
+    """
+    from shared.traffic.evaluation import evaluate_forecasts, forecast_table
+
+    try:
+        ev = evaluate_forecasts(test_days=test_days)
+    except (RuntimeError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(ev.as_dict(), indent=1) if as_json else forecast_table(ev))
+
+
+@traffic.command("aid-eval")
+@click.option("--runs", default=30, show_default=True, type=click.IntRange(1, 200),
+              help="SUMO runs with an incident (half as many run without).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def traffic_aid_eval(runs: int, as_json: bool) -> None:
+    """Score incident detection (detection rate, false alarms, time to detect) on SUMO runs.
+
+    Example: smartcity traffic aid-eval --runs 8
+    """
+    from shared.traffic.evaluation import EVALUATION_SEEDS, aid_table, evaluate_aid
+
+    seeds = [EVALUATION_SEEDS[0] + k for k in range(runs)]
+    try:
+        ev = evaluate_aid(seeds=seeds)
+    except (RuntimeError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(ev.as_dict(), indent=1) if as_json else aid_table(ev))
+
+
+@traffic.command("incidents")
+@click.option("--window", "window_min", default=15, show_default=True,
+              type=click.IntRange(1, 240), help="Minutes of readings to look at.")  # fmt: skip
+@click.option("--interval", "interval_s", default=60, show_default=True,
+              type=click.IntRange(10, 900), help="Aggregation interval in seconds.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def traffic_incidents(window_min: int, interval_s: int, as_json: bool) -> None:
+    """List incidents detected now between detector pairs, from the stored readings.
+
+    Example: smartcity traffic incidents --window 30
+    """
+    _export_stack_env()
+    from shared.db import session_scope
+    from shared.traffic.aid import detect_incidents
+
+    try:
+        with session_scope() as session:
+            found = detect_incidents(session=session, window_min=window_min, interval_s=interval_s)
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([d.model_dump(mode="json") for d in found], indent=1))
+        return
+    if not found:
+        click.echo("no incidents detected")
+    for d in found:
+        speed = "-" if d.up_speed_kmh is None else f"{d.up_speed_kmh:.0f} km/h"
+        click.echo(
+            f"{d.state:<9} {d.upstream_code} -> {d.downstream_code} ({d.road_name or 'unnamed'}, "
+            f"{d.gap_m:.0f} m) since {d.first_seen:%H:%M} UTC: occupancy "
+            f"{d.up_occupancy_pct:.0f}% vs {d.down_occupancy_pct:.0f}%, upstream speed {speed}"
+        )
+
+
+@traffic.command("forecast")
+@click.argument("sensor_code")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def traffic_forecast(sensor_code: str, as_json: bool) -> None:
+    """Forecast a traffic detector's counts 15, 30 and 60 minutes ahead from its history.
+
+    Example: smartcity traffic forecast TD-0001
+    """
+    _export_stack_env()
+    from sqlalchemy import select
+
+    from shared.db import session_scope
+    from shared.sensing.models import Datastream, ObservedProperty, Thing
+    from shared.traffic.forecast import forecast_flow
+
+    try:
+        with session_scope() as session:
+            ds_id = session.scalar(
+                select(Datastream.id)
+                .join(Thing, Thing.id == Datastream.thing_id)
+                .join(ObservedProperty, ObservedProperty.id == Datastream.observed_property_id)
+                .where(Thing.code == sensor_code, ObservedProperty.code == "vehicle_count")
+            )
+            if ds_id is None:
+                raise LookupError(f"no vehicle_count datastream for sensor {sensor_code!r}")
+            fc = forecast_flow(session=session, datastream_id=ds_id)
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(fc.model_dump_json(indent=1))
+        return
+    click.echo(
+        f"{fc.thing_code}: {fc.history_bins} bins of history up to {fc.origin:%Y-%m-%d %H:%M} UTC"
+    )
+    for p in fc.points:
+        click.echo(
+            f"  +{p.horizon_min:>2} min  {p.bin_start:%H:%M}-{p.bin_end:%H:%M} UTC  "
+            f"{p.vehicles:7.1f} vehicles ({p.vehicles_per_hour:.0f} veh/h)"
+        )
+
+
 @main.command("api")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8081, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
-def api(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--threads", default=8, show_default=True, type=click.IntRange(1, 64),
+    help="Threads per worker (requests waiting on the database or Redis overlap).",
+)  # fmt: skip
+def api(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the citizen API (Open311, accounts, reports, push devices, ingest) with gunicorn.
 
     Example: smartcity api --port 8081
@@ -525,7 +816,7 @@ def api(host: str, port: int, workers: int) -> None:
             "-w",
             str(workers),
             "--threads",
-            "8",
+            str(threads),
             "-b",
             f"{host}:{port}",
             # Stop within seconds: phones retry, and `smartcity demo` waits for it on Ctrl-C.
@@ -582,6 +873,14 @@ def console(host: str, port: int, threads: int) -> None:
 
     click.echo(f"control room on http://{host}:{port}/")
     run(host, port, threads=threads)
+
+
+# --------------------------------------------------------------------------------------------
+# twin (SUMO digital twin; its commands live in shared/twin/cli.py and import SUMO lazily)
+
+from shared.twin.cli import twin  # noqa: E402
+
+main.add_command(twin)
 
 
 # --------------------------------------------------------------------------------------------
@@ -670,6 +969,21 @@ def _run_services(*, rate: str, ports: dict[str, int]) -> None:
         "console": [exe, "console", "--port", str(ports["console"])],
         "api": [exe, "api", "--port", str(ports["api"])],
         "simulator": [exe, "simulate", "--rate", rate],
+        # The SUMO twin of Adlershof, 3x faster than real time, its detectors publishing every
+        # 15 simulated seconds (253 detectors: about 50 messages/s), our controller on its signals.
+        "twin": [
+            exe,
+            "twin",
+            "run",
+            "--sumocfg",
+            "adlershof-day",
+            "--speed",
+            "3",
+            "--end",
+            "86400",
+            "--publish-every",
+            "15",
+        ],
     }
     click.echo(f"4/4 starting services (logs in {logs}); Ctrl-C stops them, the stack stays up")
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -690,15 +1004,21 @@ def _run_services(*, rate: str, ports: dict[str, int]) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     try:
+        reported: set[str] = set()
         while not stopping:
             for name, p in procs.items():
-                if p.poll() is not None:
+                if p.poll() is not None and name not in reported:
+                    reported.add(name)
+                    # The twin and the simulator are sources: when one ends (the twin's
+                    # simulated day is over) or fails, the city keeps running without it.
+                    essential = name not in {"twin", "simulator"}
                     click.secho(
-                        f"{name} exited with {p.returncode}; see {logs / name}.log",
-                        fg="red",
+                        f"{name} exited with {p.returncode}; see {logs / name}.log"
+                        + ("" if essential else " (the other services keep running)"),
+                        fg="red" if p.returncode or essential else "yellow",
                         err=True,
                     )
-                    stopping = True
+                    stopping = stopping or essential
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass

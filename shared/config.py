@@ -54,11 +54,29 @@ class Settings(BaseSettings):
     # No tile server by default: an air-gapped control room must not leak requests.
     tile_url: str | None = Field(default=None, validation_alias="TILE_URL")
 
+    # Citizen reports: photos and thumbnails; default <stack dir>/media (resolved_media_root).
+    media_root: Path | None = Field(default=None, validation_alias="MEDIA_ROOT")
+    max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1, validation_alias="MAX_PHOTO_BYTES")
+    max_photos: int = Field(default=5, ge=1, validation_alias="MAX_PHOTOS")
+    # A new report of the same service this close (metres, geodesic) and recent is a duplicate.
+    duplicate_radius_m: float = Field(default=50.0, gt=0, validation_alias="DUPLICATE_RADIUS_M")
+    duplicate_window_h: float = Field(default=72.0, gt=0, validation_alias="DUPLICATE_WINDOW_H")
+    # flask-limiter notation, per Open311 client (api_key), per citizen account, else per address.
+    api_rate_limit: str = Field(default="600 per minute", validation_alias="API_RATE_LIMIT")
+    # Login, register and refresh: tighter, against password guessing.
+    api_auth_rate_limit: str = Field(
+        default="20 per minute", validation_alias="API_AUTH_RATE_LIMIT"
+    )
+
     @model_validator(mode="after")
     def _no_secret_defaults_outside_development(self) -> Settings:
         if self.env != "development" and self.secret_key == _DEV_SECRET:
             raise ValueError("SECRET_KEY must be set when SMARTCITY_ENV is not 'development'")
         return self
+
+    def resolved_media_root(self) -> Path:
+        """Return the media root, defaulting to the stack folder's media/."""
+        return self.media_root or (stack_dir() / "media")
 
     def require_database_url(self) -> str:
         """Return the database URL or explain how to get one."""

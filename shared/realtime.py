@@ -15,8 +15,11 @@ import paho.mqtt.client as mqtt
 from flask_socketio import SocketIO
 
 from shared.alerts.schemas import AlertChange
+from shared.service_requests.schemas import RequestQueueItem
 
 GLOBAL_ROOM = "alerts:all"
+# Staff consoles join this room; citizens' requests are not for any public client.
+REQUESTS_ROOM = "requests:all"
 
 
 def district_room(district_id: int | None) -> str:
@@ -69,6 +72,12 @@ class Fanout:
                 client.publish(
                     alert_topic(change.alert.district_code), orjson.dumps(payload), qos=1
                 )
+
+    def emit_request(self, event: str, item: RequestQueueItem) -> None:
+        """Send a service-request event (created/updated) to the consoles' request room."""
+        with self._lock:
+            sio = self._socketio()
+        sio.emit(event, item.model_dump(mode="json"), to=REQUESTS_ROOM)
 
     def close(self) -> None:
         """Disconnect from MQTT."""

@@ -9,10 +9,11 @@ from pydantic import ValidationError
 
 from citizen_api.db import db
 from citizen_api.errors import Open311Error
+from citizen_api.extensions import fanout
 from citizen_api.open311.render import respond
 from shared.accounts.service import find_api_client
-from shared.geo import lonlat
 from shared.service_requests import service as sr
+from shared.service_requests.flows import CREATED, announce_request
 from shared.service_requests.models import RequestStatus, ServiceRequest
 from shared.service_requests.schemas import (
     Contact,
@@ -31,8 +32,7 @@ SPEC = "http://wiki.open311.org/GeoReport_v2"
 
 
 def request_out(r: ServiceRequest) -> dict[str, object]:
-    """Return the public Open311 fields of a request."""
-    lon, lat = lonlat(r.geom) if r.geom is not None else (None, None)
+    """Return the public Open311 fields of a request loaded by `find_requests`."""
     return {
         "service_request_id": str(r.id),
         "status": open311_status(r.status),
@@ -48,12 +48,12 @@ def request_out(r: ServiceRequest) -> dict[str, object]:
         "address": r.address_string,
         "address_id": r.address_id,
         "zipcode": None,
-        "lat": lat,
-        "long": lon,
+        "lat": r.lat,
+        "long": r.lon,
         "media_url": r.media_url
         or (
-            url_for("reports.media", media_id=r.media[0].id, kind="full", _external=True)
-            if r.media
+            url_for("reports.media", media_id=r.first_media_id, kind="full", _external=True)
+            if r.first_media_id is not None
             else None
         ),
     }
@@ -113,6 +113,8 @@ def service_definition(code: str, fmt: str) -> Response:
 def _attributes() -> dict[str, str | list[str]]:
     out: dict[str, str | list[str]] = {}
     for key in request.form:
+        if not isinstance(key, str):
+            continue
         if key.startswith("attribute[") and key.endswith("[]"):
             out[key[10:-3]] = request.form.getlist(key)
         elif key.startswith("attribute[") and key.endswith("]"):
@@ -168,6 +170,9 @@ def create_request(fmt: str) -> Response:
             )
         except RequestInvalid as exc:
             raise Open311Error(400, str(exc)) from exc
+        announce_request(
+            session=session, request_id=req.id, event=CREATED, emit=fanout().emit_request
+        )
         body = [
             {
                 "service_request_id": str(req.id),
@@ -240,12 +245,12 @@ def list_requests(fmt: str) -> Response:
 def get_request(request_id: str, fmt: str) -> Response:
     """Return one request (as a one-element list, as the spec does)."""
     with db() as session:
-        req = None
+        found = []
         if request_id.isdigit() and len(request_id) < 19:
-            req = sr.get_request(session=session, request_id=int(request_id))
-        if req is None:
+            found = sr.find_requests(session=session, query=RequestQuery(ids=[int(request_id)]))
+        if not found:
             raise Open311Error(404, f"service request {request_id} not found")
-        body = [request_out(req)]
+        body = [request_out(found[0])]
     return respond(fmt, "service_requests", body)
 
 

@@ -9,11 +9,12 @@ from pydantic import ValidationError
 
 from citizen_api.db import db
 from citizen_api.errors import ApiProblem
+from citizen_api.extensions import fanout
 from citizen_api.tokens import current_citizen_id
+from shared.config import get_settings
 from shared.geo import lonlat
 from shared.service_requests import service as sr
-from shared.service_requests.config import get_request_settings
-from shared.service_requests.flows import attach_photos
+from shared.service_requests.flows import CREATED, announce_request, attach_photos
 from shared.service_requests.models import RequestMedia, ServiceRequest
 from shared.service_requests.schemas import RequestCreate, RequestInvalid
 from shared.service_requests.storage import LocalStorage, MediaStorage
@@ -24,7 +25,7 @@ bp = Blueprint("reports", __name__, url_prefix="/api/v1")
 def storage() -> MediaStorage:
     """Return the configured media storage (local disk unless the app config gives one)."""
     configured = current_app.config.get("MEDIA_STORAGE")
-    return configured or LocalStorage(get_request_settings().resolved_media_root())
+    return configured or LocalStorage(get_settings().resolved_media_root())
 
 
 def _media_out(m: RequestMedia) -> dict[str, object]:
@@ -68,7 +69,8 @@ def _form_create() -> RequestCreate:
     f = request.form
     attrs: dict[str, str | list[str]] = {}
     for key in f:
-        if key.startswith("attribute[") and key.endswith("]"):
+        # A multipart part may come without a name (werkzeug keys it None).
+        if isinstance(key, str) and key.startswith("attribute[") and key.endswith("]"):
             values = f.getlist(key)
             multi = key.endswith("[]") or len(values) > 1
             attrs[key[10:].split("]")[0]] = values if multi else values[0]
@@ -95,7 +97,7 @@ def create_report() -> tuple[Response, int]:
     if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise ApiProblem(415, "send multipart/form-data")
     data = _form_create()
-    settings = get_request_settings()
+    settings = get_settings()
     photos = [f.read(settings.max_photo_bytes + 1) for f in request.files.getlist("photos")]
     if len(photos) > settings.max_photos:
         raise ApiProblem(400, f"at most {settings.max_photos} photos per report")
@@ -116,6 +118,9 @@ def create_report() -> tuple[Response, int]:
             )
         except RequestInvalid as exc:
             raise ApiProblem(400, str(exc)) from exc
+        announce_request(
+            session=session, request_id=req.id, event=CREATED, emit=fanout().emit_request
+        )
         session.refresh(req)
         return jsonify(report_out(req, citizen_id)), 201
 
@@ -156,7 +161,7 @@ def duplicates() -> Response:
         raise ApiProblem(400, "give service_code, lat and long") from exc
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise ApiProblem(400, "lat/long out of range")
-    settings = get_request_settings()
+    settings = get_settings()
     with db() as session:
         svc = sr.get_service(session=session, code=code)
         if svc is None:

@@ -59,6 +59,16 @@ def alert_status_label(status: str) -> str:
     }.get(status, status)
 
 
+def request_status_label(status: str) -> str:
+    """Return the translated name of a citizen request's status."""
+    return {
+        "open": _("Open"),
+        "acknowledged": _("Acknowledged"),
+        "in_progress": _("In progress"),
+        "closed": _("Closed"),
+    }.get(status, status)
+
+
 def action_label(action: str) -> str:
     """Return the translated name of an audit action."""
     return {

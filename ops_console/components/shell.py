@@ -14,7 +14,8 @@ from ops_console.auth import current_user
 from ops_console.i18n import LANGUAGES, current_language
 from shared.db import session_scope
 
-LIVE_EVENTS = ["alert.raised", "alert.updated"]
+LIVE_EVENTS = ["alert.raised", "alert.updated", "service_request.created",
+               "service_request.updated"]  # fmt: skip
 
 
 def nav_links() -> list[tuple[str, str]]:
@@ -23,6 +24,9 @@ def nav_links() -> list[tuple[str, str]]:
         ("/", _("Live map")),
         ("/districts", _("Districts")),
         ("/health", _("Sensor health")),
+        ("/traffic", _("Traffic")),
+        ("/emergency", _("Emergency dispatch")),
+        ("/requests", _("Citizen requests")),
     ]
 
 

@@ -162,6 +162,35 @@ class ReportRead(BaseModel):
     media: list[MediaRead]
 
 
+class HistoryEntry(BaseModel):
+    """One step of the history as staff see it: with who made it (the audit trail)."""
+
+    status: RequestStatus
+    note: str
+    actor: str
+    changed_at: datetime
+
+
+class RequestQueueItem(BaseModel):
+    """A request in the console's queue (staff view: no reporter contact details)."""
+
+    id: int
+    service_code: str
+    service_name: str
+    status: RequestStatus
+    status_notes: str
+    description: str
+    district_id: int | None
+    district_code: str | None
+    address: str | None
+    lat: float | None
+    long: float | None
+    photos: int
+    requested_at: datetime
+    updated_at: datetime
+    history: list[HistoryEntry]
+
+
 class DuplicateMatch(BaseModel):
     """An open request that a new report may duplicate."""
 

@@ -101,9 +101,9 @@ def test_photo_type_and_size_checks(client: FlaskClient, app) -> None:  # type: 
     t = register(client)
     bad = _report(client, t, photos=[b"GIF89a not really"])
     assert bad.status_code == 400 and "image" in bad.get_json()["detail"]
-    from shared.service_requests.config import get_request_settings
+    from shared.config import get_settings
 
-    settings = get_request_settings()
+    settings = get_settings()
     saved = settings.max_photo_bytes
     settings.max_photo_bytes = 1000
     try:

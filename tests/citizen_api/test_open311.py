@@ -156,3 +156,12 @@ def test_xml_is_well_formed_with_declaration(client: FlaskClient) -> None:
     resp = client.get("/open311/v2/services.xml")
     assert resp.data.startswith(b'<?xml version="1.0" encoding="utf-8"?>')
     assert resp.mimetype == "text/xml"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_nul_characters_are_a_400_not_a_database_error(client: FlaskClient, fmt: str) -> None:
+    # PostgreSQL text cannot hold NUL: a query parameter or form field with one must be refused.
+    resp = client.get(f"/open311/v2/requests.{fmt}", query_string={"service_code": "a\x00b"})
+    assert resp.status_code == 400 and b"NUL" in resp.data
+    resp = client.post(f"/open311/v2/requests.{fmt}", data={"api_key": "k", "description": "x\x00"})
+    assert resp.status_code == 400 and b"NUL" in resp.data

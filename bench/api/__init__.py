@@ -1,0 +1,1 @@
+"""`python -m bench.api`: the citizen API under 500 concurrent clients, against a bare baseline."""

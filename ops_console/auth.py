@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,8 +20,10 @@ from flask import (
 )
 from flask_babel import gettext as _
 
+from ops_console import queries
 from ops_console.i18n import LANGUAGES, LOCALE_COOKIE, current_language, text_direction
-from shared.accounts.service import authenticate_staff
+from shared.accounts.models import Role
+from shared.accounts.service import authenticate_staff, role_allows
 from shared.db import session_scope
 
 bp = Blueprint("auth", __name__, template_folder="templates")
@@ -127,3 +130,24 @@ def set_language(code: str) -> Any:
     if code in LANGUAGES:
         resp.set_cookie(LOCALE_COOKIE, code, max_age=365 * 86400, samesite="Lax")
     return resp
+
+
+def may_act(required: Role) -> bool:
+    """Return True if the logged-in user's role allows `required` (the server re-checks)."""
+    user = current_user()
+    return bool(user) and role_allows(role=Role(user["role"]), required=required)
+
+
+def acting_username(*, required: Role, refusal: Callable[[str], str]) -> str:
+    """Return the username allowed to act now, re-checked in the database, or raise
+    PermissionError with a message (`refusal(role)` when the role is not enough)."""
+    username = current_username()
+    if not username:
+        raise PermissionError(_("Please sign in."))
+    with session_scope() as session:
+        user = queries.get_staff_user(session=session, username=username)
+        if user is None or not user.is_active:
+            raise PermissionError(_("Please sign in."))
+        if not role_allows(role=user.role, required=required):
+            raise PermissionError(refusal(user.role.value))
+        return user.username

@@ -138,8 +138,11 @@ def _status(seen: datetime | None, crit: bool, warn: bool, stale: bool, now: dat
 
 
 def list_sensor_points(*, session: Session, now: datetime | None = None) -> list[SensorPoint]:
-    """Return every sensor with its location, status and latest values."""
-    return _sensor_points(session, text(_SENSORS_SQL + " ORDER BY t.code"), {}, now)
+    """Return every sensor with a real location, with its status and latest values."""
+    # A digital-twin detector of a scenario without a map projection has no place in the city
+    # (stored at 0°, 0° with properties.geo = false): keep it off the map.
+    where = " WHERE coalesce(t.properties ->> 'geo', 'true') <> 'false'"
+    return _sensor_points(session, text(_SENSORS_SQL + where + " ORDER BY t.code"), {}, now)
 
 
 def get_sensor_point(

@@ -4,6 +4,7 @@ per-test session inside a savepoint that is rolled back afterwards."""
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,11 @@ def stack() -> Iterator[StackState]:
     os.environ.update(state.env())
     os.environ["SMARTCITY_ENV"] = "development"
     get_settings.cache_clear()
+    # Test modules that import the Celery app at collection time built it before this stack
+    # existed (broker memory://): point it at this stack's Redis, as a real process would be.
+    celery_module = sys.modules.get("shared.tasks.celery_app")
+    if celery_module is not None:
+        celery_module.celery_app.conf.broker_url = state.redis_url
     try:
         yield state
     finally:

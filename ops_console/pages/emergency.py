@@ -15,10 +15,9 @@ from dash import Input, Output, State, callback, ctx, dcc, html
 from flask_babel import gettext as _
 from pydantic import ValidationError
 
-from ops_console import queries
-from ops_console.auth import current_user, current_username
+from ops_console.auth import acting_username, may_act
+from ops_console.components.tables import data_table
 from shared.accounts.models import Role
-from shared.accounts.service import role_allows
 from shared.config import get_settings
 from shared.db import session_scope
 from shared.geo import lonlat
@@ -77,24 +76,15 @@ def _mmss(seconds: float) -> str:
 
 def can_act() -> bool:
     """Return True if the logged-in user may dispatch (the server re-checks on every change)."""
-    user = current_user()
-    return bool(user) and role_allows(role=Role(user["role"]), required=REQUIRED_ROLE)
+    return may_act(REQUIRED_ROLE)
 
 
 def _actor() -> str:
     """Return the username allowed to act now, or raise PermissionError with a message."""
-    username = current_username()
-    if not username:
-        raise PermissionError(_("Please sign in."))
-    with session_scope() as session:
-        user = queries.get_staff_user(session=session, username=username)
-        if user is None or not user.is_active:
-            raise PermissionError(_("Please sign in."))
-        if not role_allows(role=user.role, required=REQUIRED_ROLE):
-            raise PermissionError(
-                _("Refused: your role (%(role)s) may not dispatch units.", role=user.role.value)
-            )
-        return user.username
+    return acting_username(
+        required=REQUIRED_ROLE,
+        refusal=lambda role: _("Refused: your role (%(role)s) may not dispatch units.", role=role),
+    )
 
 
 def _incident_options() -> list[dict[str, Any]]:
@@ -334,17 +324,7 @@ def _route_name(n: int) -> str:
 
 def _table(head: list[str], rows: list[html.Tr], label: str) -> html.Div:
     """A console table in its scroll box (the sticky header stays inside the box)."""
-    return html.Div(
-        html.Table(
-            [html.Thead(html.Tr([html.Th(h, scope="col") for h in head])), html.Tbody(rows)],
-            className="table",
-        ),
-        className="table-wrap",
-        # A scroll box must be reachable by keyboard (axe: scrollable-region-focusable).
-        tabIndex="0",
-        role="region",
-        **{"aria-label": label},
-    )
+    return data_table(head, rows, label, caption=False)
 
 
 def _routes_table(data: dict[str, Any]) -> html.Div:

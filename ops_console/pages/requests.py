@@ -9,10 +9,8 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from flask_babel import gettext as _
 
 from ops_console.actions import REQUIRED_ROLE, ActionRefused, act_on_request
-from ops_console.auth import current_user, current_username
+from ops_console.auth import current_username, may_act
 from ops_console.components.labels import request_status_label, when
-from shared.accounts.models import Role
-from shared.accounts.service import role_allows
 from shared.db import session_scope
 from shared.service_requests.flows import NEXT_STATUSES
 from shared.service_requests.models import RequestStatus
@@ -28,8 +26,7 @@ QUEUE_LIMIT = 100
 
 def can_act() -> bool:
     """Return True if the logged-in user may change requests (the server re-checks anyway)."""
-    user = current_user()
-    return bool(user) and role_allows(role=Role(user["role"]), required=REQUIRED_ROLE)
+    return may_act(REQUIRED_ROLE)
 
 
 def layout(**_query: Any) -> html.Div:

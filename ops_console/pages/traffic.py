@@ -15,11 +15,10 @@ import dash_leaflet as dl
 from dash import Input, Output, State, callback, ctx, dcc, html
 from flask_babel import gettext as _
 
-from ops_console import queries
-from ops_console.auth import current_user, current_username
+from ops_console.auth import acting_username, may_act
 from ops_console.components.labels import congestion_label
+from ops_console.components.tables import data_table
 from shared.accounts.models import Role
-from shared.accounts.service import role_allows
 from shared.config import get_settings
 from shared.db import session_scope
 from shared.traffic.aid import IncidentDetection, detect_incidents
@@ -58,43 +57,21 @@ def _status_label(status: str) -> str:
 
 def can_act() -> bool:
     """Return True if the logged-in user may change signal plans (re-checked on the server)."""
-    user = current_user()
-    return bool(user) and role_allows(role=Role(user["role"]), required=REQUIRED_ROLE)
+    return may_act(REQUIRED_ROLE)
 
 
 def _actor() -> str:
     """Return the username allowed to act now, or raise PermissionError with a message."""
-    username = current_username()
-    if not username:
-        raise PermissionError(_("Please sign in."))
-    with session_scope() as session:
-        user = queries.get_staff_user(session=session, username=username)
-        if user is None or not user.is_active:
-            raise PermissionError(_("Please sign in."))
-        if not role_allows(role=user.role, required=REQUIRED_ROLE):
-            raise PermissionError(
-                _("Refused: your role (%(role)s) may not change signal plans.",
-                  role=user.role.value)
-            )  # fmt: skip
-        return user.username
+    return acting_username(
+        required=REQUIRED_ROLE,
+        refusal=lambda role: _(
+            "Refused: your role (%(role)s) may not change signal plans.", role=role
+        ),
+    )
 
 
 def _table(head: list[str], rows: list[html.Tr], caption: str) -> html.Div:
-    return html.Div(
-        html.Table(
-            [
-                html.Caption(caption),
-                html.Thead(html.Tr([html.Th(h, scope="col") for h in head])),
-                html.Tbody(rows),
-            ],
-            className="table",
-        ),
-        className="table-wrap",
-        # A scroll box must be reachable by keyboard (axe: scrollable-region-focusable).
-        tabIndex="0",
-        role="region",
-        **{"aria-label": caption},
-    )
+    return data_table(head, rows, caption)
 
 
 def _incidents() -> list[IncidentDetection]:

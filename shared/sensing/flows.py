@@ -48,19 +48,34 @@ CONNECT_HOOKS.append(_create_staging)
 class DatastreamIndex:
     """Per-process cache of (thing code, metric) -> datastream, refreshed on a miss or by age."""
 
+    # A sensor registered just after a full reload must not be dead-lettered as unknown for the
+    # next miss_refresh_s: between full reloads a miss looks up that one sensor, at most
+    # MAX_LOOKUPS distinct sensors per window (a flood of invented codes costs bounded queries).
+    MAX_LOOKUPS = 200
+
     def __init__(self, *, max_age_s: float = 60.0, miss_refresh_s: float = 5.0) -> None:
         self._by_key: dict[tuple[str, str], DatastreamKey] = {}
         self._by_id: dict[int, DatastreamKey] = {}
         self._loaded_at = 0.0
         self._max_age_s = max_age_s
         self._miss_refresh_s = miss_refresh_s
+        self._looked_up: set[str] = set()  # sensors looked up since the last full reload
         self._lock = threading.Lock()
 
     def _load(self, session: Session) -> None:
         keys = load_datastream_keys(session=session)
         self._by_key = {(k.thing_code, k.metric): k for k in keys}
         self._by_id = {k.datastream_id: k for k in keys}
+        self._looked_up = set()
         self._loaded_at = time.monotonic()
+
+    def _look_up(self, session: Session, sensor: str) -> None:
+        if sensor in self._looked_up or len(self._looked_up) >= self.MAX_LOOKUPS:
+            return
+        self._looked_up.add(sensor)
+        for k in load_datastream_keys(session=session, thing_codes=[sensor]):
+            self._by_key[(k.thing_code, k.metric)] = k
+            self._by_id[k.datastream_id] = k
 
     def refresh_if_needed(self, *, session: Session) -> None:
         """Reload when the cache is older than max_age_s."""
@@ -71,9 +86,12 @@ class DatastreamIndex:
     def get(self, *, session: Session, sensor: str, metric: str) -> DatastreamKey | None:
         """Return the datastream, reloading once if it is unknown and the cache is not fresh."""
         key = self._by_key.get((sensor, metric))
-        if key is None and time.monotonic() - self._loaded_at > self._miss_refresh_s:
+        if key is None:
             with self._lock:
-                self._load(session)
+                if time.monotonic() - self._loaded_at > self._miss_refresh_s:
+                    self._load(session)
+                else:
+                    self._look_up(session, sensor)
             key = self._by_key.get((sensor, metric))
         return key
 

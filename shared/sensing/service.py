@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select, text
@@ -81,8 +82,11 @@ def things_near(
     return [(row[0], float(row[1])) for row in session.execute(stmt)]
 
 
-def load_datastream_keys(*, session: Session) -> list[DatastreamKey]:
-    """Return every datastream with its thing, metric, district and valid range."""
+def load_datastream_keys(
+    *, session: Session, thing_codes: Sequence[str] | None = None
+) -> list[DatastreamKey]:
+    """Return datastreams (all, or the given things') with thing, metric, district and range."""
+    where = "" if thing_codes is None else " WHERE t.code = ANY(:codes)"
     rows = session.execute(
         text(
             "SELECT d.id, t.id, t.code, op.code, d.sensor_type, t.district_id, "
@@ -93,8 +97,9 @@ def load_datastream_keys(*, session: Session) -> list[DatastreamKey]:
             "LEFT JOIN district di ON di.id = t.district_id "
             "LEFT JOIN LATERAL (SELECT loc.geom FROM thing_location tl "
             "  JOIN location loc ON loc.id = tl.location_id WHERE tl.thing_id = t.id "
-            "  ORDER BY loc.id LIMIT 1) l ON true"
-        )
+            "  ORDER BY loc.id LIMIT 1) l ON true" + where
+        ),
+        {} if thing_codes is None else {"codes": list(thing_codes)},
     )
     return [
         DatastreamKey(

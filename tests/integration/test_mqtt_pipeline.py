@@ -22,7 +22,9 @@ def bridge(stack: StackState) -> Iterator[Bridge]:
     b.start()
     assert b.wait_ready(10)
     yield b
-    b.stop()
+    # End the session: a persistent session left behind in the shared-subscription group would
+    # keep being handed its share of later tests' messages while nobody reads them.
+    b.stop(end_session=True)
 
 
 def publisher(stack: StackState) -> mqtt.Client:

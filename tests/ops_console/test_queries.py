@@ -103,3 +103,11 @@ def test_city_bounds_enclose_the_sensors(db_session: Session) -> None:
     (s, w), (n, e) = bounds
     for p in queries.list_sensor_points(session=db_session):
         assert s <= p.lat <= n and w <= p.lon <= e
+
+
+def test_a_sensor_without_a_place_in_the_city_stays_off_the_map(db_session: Session) -> None:
+    db_session.execute(
+        text("UPDATE thing SET properties = properties || '{\"geo\": false}' WHERE code = 'WX-01'")
+    )
+    codes = {p.code for p in queries.list_sensor_points(session=db_session)}
+    assert "WX-01" not in codes and "AQ-01" in codes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from shared.geo import lonlat
@@ -22,6 +22,13 @@ from shared.traffic.service import (
     nearest_intersections,
 )
 from tests.shared.traffic.detectors import Detector, detectors, set_latest
+
+
+@pytest.fixture(autouse=True)
+def _no_live_speeds(db_session: Session) -> None:
+    """Start from a city with no detector readings: earlier tests in the run (integration,
+    twin, simulator) commit real ones. Deleted inside the test's savepoint, so rolled back."""
+    db_session.execute(text("DELETE FROM datastream_latest"))
 
 
 def _unit(session: Session, code: str = "RTW-1") -> Unit:

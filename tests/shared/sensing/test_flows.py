@@ -115,3 +115,20 @@ def test_a_clash_with_a_stored_value_is_a_duplicate(
         db_session.scalar(select(Observation.result).where(Observation.result.in_([55.0, 56.0])))
         == 55.0
     )
+
+
+def test_a_sensor_registered_just_after_a_reload_is_known_at_once(
+    db_session: Session, index: DatastreamIndex
+) -> None:
+    from sqlalchemy import update
+
+    assert index.get(session=db_session, sensor="AQ-01", metric="pm25") is not None  # loads
+    # Registered now, well inside the window in which a full reload is not repeated.
+    db_session.execute(update(Thing).where(Thing.code == "AQ-02").values(code="AQ-NEW"))
+    key = index.get(session=db_session, sensor="AQ-NEW", metric="pm25")
+    assert key is not None and key.thing_code == "AQ-NEW"
+    # Unknown codes are looked up once per window each, and there is a cap.
+    assert index.get(session=db_session, sensor="NOPE-1", metric="pm25") is None
+    index._looked_up |= {f"X-{i}" for i in range(DatastreamIndex.MAX_LOOKUPS)}
+    db_session.execute(update(Thing).where(Thing.code == "AQ-03").values(code="AQ-LATE"))
+    assert index.get(session=db_session, sensor="AQ-LATE", metric="pm25") is None

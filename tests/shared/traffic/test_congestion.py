@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from shared.traffic.service import congestion_geojson, cost_snapshot, segment_congestion
 from tests.shared.traffic.detectors import detectors, set_latest
+
+
+@pytest.fixture(autouse=True)
+def _no_live_speeds(db_session: Session) -> None:
+    """Start from a city with no detector readings: earlier tests in the run (integration,
+    twin, simulator) commit real ones. Deleted inside the test's savepoint, so rolled back."""
+    db_session.execute(text("DELETE FROM datastream_latest"))
 
 
 def test_levels_from_latest_speeds_and_stale_readings_ignored(db_session: Session) -> None:

@@ -24,11 +24,18 @@ pytestmark = pytest.mark.stack
 
 @pytest.fixture
 def bridge(stack: StackState) -> Iterator[Bridge]:
-    b = Bridge(url=stack.mqtt_url, sink=ingest_sink(make_celery()), client_id="test-bridge-twin")
+    b = Bridge(
+        url=stack.mqtt_url,
+        sink=ingest_sink(make_celery()),
+        client_id="test-bridge-twin",
+        group="test-twin",
+    )
     b.start()
     assert b.wait_ready(10)
     yield b
-    b.stop()
+    # End the session: a persistent session left behind in the shared-subscription group would
+    # keep being handed its share of later tests' messages while nobody reads them.
+    b.stop(end_session=True)
 
 
 def test_twin_run_stores_readings_and_drives_signals_from_them(
@@ -60,7 +67,7 @@ def test_twin_run_stores_readings_and_drives_signals_from_them(
     # batches may still be on their way through the bridge and the worker.
     deadline = time.monotonic() + 30
     while (stored := _stored(engine, prefix)) < summary["messages_published"]:
-        assert time.monotonic() < deadline, (stored, summary)
+        assert time.monotonic() < deadline, (stored, summary, _dead_letters(engine, prefix))
         time.sleep(0.5)
     with engine.connect() as c:
         dead = c.execute(
@@ -82,3 +89,11 @@ def _stored(engine: Engine, prefix: str) -> int:
                 {"p": prefix + "-%"},
             )
         )
+
+
+def _dead_letters(engine: Engine, prefix: str) -> list[tuple[str, int]]:
+    with engine.connect() as c:
+        rows = c.execute(
+            text("SELECT reason, count(*) FROM dead_letter WHERE sensor_code LIKE :p "
+                 "GROUP BY reason"), {"p": prefix + "-%"}).all()  # fmt: skip
+    return [(r[0], r[1]) for r in rows]

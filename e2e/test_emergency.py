@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
 from e2e.conftest import City, login
-from e2e.test_alerts import _choose_option, _tab_to
+from e2e.test_alerts import _choose_option, _close_dropdowns, _tab_to
 from e2e.test_pages import check_axe
 
 # Server round trips (routing, plan writes) on a loaded 2-core CI machine.
@@ -46,6 +46,7 @@ def test_route_propose_and_approve_by_keyboard(page: Page, city: City, artifacts
     page.keyboard.press("Enter")
     expect(status).to_contain_text("proposed.", timeout=SLOW_MS)
     expect(page.locator("#emergency-plan-view table")).to_be_visible()
+    _close_dropdowns(page)
     check_axe(page, "emergency-plan-en")
     page.screenshot(path=artifacts / "emergency-plan-en.png", full_page=True)
 

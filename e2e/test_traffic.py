@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from e2e.conftest import City, login
-from e2e.test_alerts import _choose_option, _tab_to
+from e2e.test_alerts import _choose_option, _close_dropdowns, _tab_to
 from e2e.test_pages import check_axe
 from tests.shared.traffic.detectors import detectors
 
@@ -56,6 +56,7 @@ def test_propose_review_and_approve_by_keyboard(page: Page, city: City, artifact
     plan_id = int(status.inner_text().split()[1])
     expect(page.locator("#traffic-diff-view table")).to_be_visible()
     expect(page.locator("#traffic-plans")).to_contain_text(f"{node} · v1")
+    _close_dropdowns(page)
     check_axe(page, "traffic-diff-en")
     page.screenshot(path=artifacts / "traffic-en.png", full_page=True)
 

@@ -4,7 +4,6 @@ wrk with 500 connections, once alone and once while the ingestion simulator runs
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import statistics
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bench.ingest.runner import PY, REPO, SMARTCITY, Procs, say
+from bench.ingest.runner import PY, REPO, SMARTCITY, BenchStack, say
 
 RESULTS = REPO / "bench" / "results"
 HERE = Path(__file__).resolve().parent
@@ -77,16 +76,12 @@ class WrkResult:
     cpu_ms_per_req: float = float("nan")
 
 
-class ApiBench:
+class ApiBench(BenchStack):
     """One full run; a context manager so that everything is torn down, also on error."""
 
     def __init__(self, cfg: Config) -> None:
+        super().__init__(f"api-{uuid.uuid4().hex[:10]}")
         self.cfg = cfg
-        self.root = REPO / ".stack-bench" / f"api-{uuid.uuid4().hex[:10]}"
-        self.logs = self.root / "logs"
-        self.stack: Any = None
-        self.state: Any = None
-        self.procs: Procs | None = None
         self.ports: dict[str, int] = {}
         self.extent: tuple[float, float, float, float] = (0, 0, 0, 0)
         self.api_key = ""
@@ -95,44 +90,15 @@ class ApiBench:
         self.results: list[WrkResult] = []
         self.ingest: dict[str, float] = {}
 
-    def __enter__(self) -> ApiBench:
-        from shared.stack import LocalStack
+    def extra_env(self) -> dict[str, str]:
+        """The limiter stays on (its Redis round trip is part of every request) but at a level
+        that 500 clients behind one address and one api_key do not reach."""
+        return {"API_RATE_LIMIT": "100000000 per minute"}
 
+    def __enter__(self) -> ApiBench:
         if shutil.which("wrk") is None:
             raise SystemExit("bench/api needs wrk: apt-get install wrk")
-        self.logs.mkdir(parents=True, exist_ok=True)
-        say(f"stack under {self.root}")
-        self.stack = LocalStack(self.root / "stack")
-        self.state = self.stack.up(progress=lambda m: say(f"  {m}"))
-        env = dict(os.environ)
-        env.update(self.state.env())
-        env["SMARTCITY_STACK_DIR"] = str(self.root / "stack")
-        env["PYTHONPATH"] = str(REPO)
-        env["PYTHONUNBUFFERED"] = "1"
-        # The limiter stays on (its Redis round trip is part of every request) but at a level
-        # that 500 clients behind one address and one api_key do not reach.
-        env["API_RATE_LIMIT"] = "100000000 per minute"
-        os.environ.update({k: env[k] for k in (*self.state.env(), "SMARTCITY_STACK_DIR")})
-        from shared.config import get_settings
-
-        get_settings.cache_clear()
-        self.procs = Procs(self.logs, env)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.procs is not None:
-            self.procs.stop_all()
-        if self.stack is not None:
-            say("stack down (purge)")
-            with suppress(Exception):
-                from shared.db import engine_for
-
-                engine_for.cache_clear()
-            self.stack.down(purge=True)
-        if exc[0] is None:
-            shutil.rmtree(self.root, ignore_errors=True)
-        else:
-            say(f"logs kept in {self.logs}")
+        return super().__enter__()
 
     # setup --------------------------------------------------------------------------------------
     def prepare_db(self) -> None:

@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psutil
 
@@ -226,28 +226,23 @@ class CpuMeter:
 # the bench
 
 
-class Bench:
-    """One full bench run; use as a context manager so that everything is torn down."""
+class BenchStack:
+    """A private stack under .stack-bench/<name>/ with its services' processes: a context manager
+    that tears everything down (and keeps the logs if the run failed). Benches subclass it."""
 
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-        self.root = REPO / ".stack-bench" / uuid.uuid4().hex[:12]
+    def __init__(self, name: str) -> None:
+        self.root = REPO / ".stack-bench" / name
         self.logs = self.root / "logs"
         self.stack: Any = None
         self.state: Any = None
         self.procs: Procs | None = None
-        self.pool: list[list[Any]] = []
-        self.bg_ids: list[int] = []
-        self.probe_codes: list[str] = []
-        self.probe_topics: dict[str, str] = {}
-        self.probe_ds: dict[int, str] = {}
-        self.steps: list[StepResult] = []
-        self.latencies: list[LatencyResult] = []
         self.stack_pids: dict[str, int] = {}
-        self.current_system = ""
 
-    # setup ------------------------------------------------------------------------------------
-    def __enter__(self) -> Bench:
+    def extra_env(self) -> dict[str, str]:
+        """Settings this bench gives its child processes on top of the stack's."""
+        return {}
+
+    def __enter__(self) -> Self:
         from shared.stack import LocalStack
 
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -259,6 +254,7 @@ class Bench:
         env["SMARTCITY_STACK_DIR"] = str(self.root / "stack")
         env["PYTHONPATH"] = str(REPO)
         env["PYTHONUNBUFFERED"] = "1"  # readiness lines reach the log files at once
+        env.update(self.extra_env())
         os.environ.update({k: env[k] for k in (*self.state.env(), "SMARTCITY_STACK_DIR")})
         from shared.config import get_settings
 
@@ -283,6 +279,23 @@ class Bench:
         else:
             say(f"logs kept in {self.logs}")
 
+
+class Bench(BenchStack):
+    """One full bench run; use as a context manager so that everything is torn down."""
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(uuid.uuid4().hex[:12])
+        self.cfg = cfg
+        self.pool: list[list[Any]] = []
+        self.bg_ids: list[int] = []
+        self.probe_codes: list[str] = []
+        self.probe_topics: dict[str, str] = {}
+        self.probe_ds: dict[int, str] = {}
+        self.steps: list[StepResult] = []
+        self.latencies: list[LatencyResult] = []
+        self.current_system = ""
+
+    # setup ------------------------------------------------------------------------------------
     def prepare_db(self) -> None:
         """Migrate, create partitions, seed the demo city; choose probe sensors; build the pool."""
         from shared.db import session_scope

@@ -304,11 +304,37 @@ def beat(loglevel: str) -> None:
     help="MQTT shared-subscription group: bridges in one group split the stream.",
 )
 @click.option("--client-id", default=None, help="MQTT client id (default: per host and pid).")
-def bridge(max_batch: int, wait_ms: int, group: str, client_id: str | None) -> None:
+@click.option(
+    "--members",
+    default=0,
+    show_default=True,
+    help="The group has N bridges with client ids <base>-0..<base>-(N-1), this one being "
+    "--client-id <base>-<i>; each drains the sessions of members that died (0: off).",
+)
+@click.option(
+    "--takeover-after",
+    default=30.0,
+    show_default=True,
+    help="Seconds a member must be offline before its session is drained (with --members).",
+)
+def bridge(
+    max_batch: int,
+    wait_ms: int,
+    group: str,
+    client_id: str | None,
+    members: int,
+    takeover_after: float,
+) -> None:
     """Subscribe to city/# over MQTT, validate and batch readings, enqueue one task per batch.
 
-    Example: smartcity bridge --batch 5000 --wait-ms 20
+    Example: smartcity bridge --batch 5000 --wait-ms 20 --client-id ingest-0 --members 2
     """
+    member_ids: list[str] = []
+    if members:
+        base, _, index = (client_id or "").rpartition("-")
+        if not base or not index.isdigit() or int(index) >= members:
+            _fail(f"with --members {members}, --client-id must be <base>-<0..{members - 1}>")
+        member_ids = [f"{base}-{i}" for i in range(members)]
     _export_stack_env()
     from shared.config import get_settings
     from shared.ingest.bridge import Bridge
@@ -325,6 +351,8 @@ def bridge(max_batch: int, wait_ms: int, group: str, client_id: str | None) -> N
         max_wait_s=wait_ms / 1000.0,
         group=group,
         client_id=client_id,
+        members=member_ids,
+        takeover_after_s=takeover_after,
     )
     click.echo(
         f"bridge: {settings.mqtt_url} -> Celery on {settings.redis_url} "
@@ -792,6 +820,28 @@ def traffic_forecast(sensor_code: str, as_json: bool) -> None:
             f"  +{p.horizon_min:>2} min  {p.bin_start:%H:%M}-{p.bin_end:%H:%M} UTC  "
             f"{p.vehicles:7.1f} vehicles ({p.vehicles_per_hour:.0f} veh/h)"
         )
+
+
+@traffic.command("push-plan")
+@click.argument("plan_id", type=int)
+def traffic_push_plan(plan_id: int) -> None:
+    """Push an approved signal plan: it becomes the plan in force, and `twin run` applies it.
+
+    Example: smartcity traffic push-plan 12
+    """
+    _export_stack_env()
+    from shared.db import session_scope
+    from shared.traffic.service import mark_signal_plan_pushed
+
+    try:
+        with session_scope() as session:
+            plan = mark_signal_plan_pushed(session=session, plan_id=plan_id)
+            click.echo(
+                f"signal plan {plan.id} (version {plan.version}, tls {plan.tls_id or '-'}) "
+                f"pushed: cycle {plan.cycle_s:.0f} s"
+            )
+    except (LookupError, ValueError) as exc:
+        _fail(str(exc))
 
 
 @main.command("api")

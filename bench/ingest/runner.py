@@ -409,7 +409,7 @@ class Bench(BenchStack):
             self.procs.start(
                 f"bridge-{b}",
                 [SMARTCITY, "bridge", "--client-id", f"bench-bridge-{b}", "--group", "bench",
-                 "--batch", str(c.batch), "--wait-ms", str(c.wait_ms)],
+                 "--members", str(c.bridges), "--batch", str(c.batch), "--wait-ms", str(c.wait_ms)],
             )  # fmt: skip
         from shared.stack import free_port, port_open
 

@@ -1,7 +1,8 @@
 """The MQTT bridge: subscribe to the city's topics, parse, micro-batch, hand batches to a sink.
 
 The bridge never touches the database and never imports Celery: the deployment injects a sink
-(in production one that enqueues the ingest task) and the bridge calls it from ONE thread.
+(in production one that enqueues the ingest task) and the bridge calls it one call at a time
+(from its flusher thread, or from a drain's while it takes over a dead member's session).
 
 Threads. paho's network thread receives each message, parses it (`parsers.parse_message`) and
 appends the result to the batch being built. The thread that runs `run()` (the flusher) cuts a
@@ -29,12 +30,35 @@ Delivery guarantees.
   not yet handed to the sink is lost if the bridge process crashes, and a batch whose sink call
   raised is dropped (counted in `dropped`). The window is one flush interval (`max_wait_s`).
 
-Shared subscriptions. Mosquitto 2.0 keeps dealing a stopped bridge its round-robin share of
-the stream and queues it in that bridge's session (measured: 50 of 100 messages while one of
-two bridges was down). They arrive when a bridge with the same client id comes back; if none
-does before the session expires, they are lost. Run bridges with stable ids (a StatefulSet, not
-a Deployment with random pod names) and retire an id for good with `stop(end_session=True)`,
-which gives up its queue.
+Shared subscriptions and dead members. Mosquitto 2.0 keeps dealing a stopped bridge its
+round-robin share of the stream and queues it in that bridge's session (measured: 50 of 100
+messages while one of two bridges was down). They arrive when a bridge with the same client id
+comes back; if none ever does, they would be lost when the session expires, and until then the
+dead member keeps taking its share of new messages. So bridges of a group are declared as a
+fixed list of client ids (`members`; `smartcity bridge --client-id ingest-0 --members 2`) and
+watch each other:
+
+* Presence. Each member publishes a retained `smartcity/bridges/<group>/<client_id>` (payload:
+  its id) on every connect, with a Will that clears it: the broker clears it as soon as the
+  member's connection dies (or 1.5 keep-alives after it went silent), and a member stopping on
+  purpose clears it itself. Every member subscribes to the group's presence topics.
+* Takeover. A member offline for `takeover_after_s` (default 30 s: a restart comes back sooner)
+  is drained by its heir, the next online member after it in the list (cyclically), so exactly
+  one survivor acts. The heir connects a second client with the dead member's client id and
+  Clean Start = 0. If the broker holds no session for it (nothing to drain), it leaves at once.
+  Otherwise it UNSUBSCRIBEs the shared subscription, so the dead id stops taking a share, takes
+  the queued and in-flight messages through its own batching and sink (calls to the sink stay
+  one at a time), acknowledges them after the sink as usual, and once nothing arrived for
+  `DRAIN_IDLE_S` with every batch acknowledged, DISCONNECTs with Session Expiry 0 (MQTT 5
+  §3.14.2.2.2), which ends the session: the broker stops queueing for the dead id. A drain
+  client never reconnects: if the member comes back meanwhile, its connect takes the session
+  over (MQTT 5 §3.1.4) and redelivers what the drain had not acknowledged (harmless
+  duplicates). If the heir dies mid-drain the session keeps its expiry and the next heir
+  drains it. Without `members` a bridge does none of this (one bridge, or ids managed by hand).
+
+We chose this over a supervisor that restarts bridges (it cannot help when a whole host is
+gone) and over partitioning topics between bridges (no MQTT filter splits by hash, and a fixed
+split still strands a dead partition). Retire a member for good with `stop(end_session=True)`.
 
 Flow control. With manual ack the broker stops sending once `receive_maximum` messages are
 unacknowledged (MQTT 5 §3.1.2.11.3), which must exceed `max_batch` or batches only ever close
@@ -51,7 +75,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
 from typing import Any
@@ -65,7 +89,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from shared.ingest.parsers import parse_message, payload_text
 from shared.ingest.schemas import Batch, Reading, Reject, RejectReason
-from shared.ingest.topics import shared_subscription
+from shared.ingest.topics import (
+    PRESENCE_ROOT,
+    presence_filter,
+    presence_topic,
+    shared_subscription,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +104,8 @@ DEFAULT_GROUP = "smartcity-ingest"
 MQTT_DEFAULT_PORT = 1883  # IANA port for the mqtt scheme, used only when a URL names none
 MAX_RECEIVE_MAXIMUM = 65_535  # MQTT 5 §3.1.2.11.3: the largest Receive Maximum
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 §3.1.2.11.2
+DRAIN_IDLE_S = 2.0  # a drained session is empty once nothing arrived this long, all acknowledged
+DRAIN_CONNECT_TIMEOUT_S = 10.0  # a drain that got no answer by then gives up (and is retried)
 
 
 @dataclass(frozen=True)
@@ -121,6 +152,7 @@ class BridgeCounters:
     dropped: int = 0  # readings + rejects lost to sink errors (only without manual ack)
     redeliveries: int = 0  # reconnects made to have unacknowledged messages sent again
     connects: int = 0  # successful CONNACKs
+    takeovers: int = 0  # dead members' sessions drained and ended (see the module docstring)
 
 
 class _Pending:
@@ -154,6 +186,9 @@ class Bridge:
         receive_maximum: int = MAX_RECEIVE_MAXIMUM,
         max_pending_batches: int = 4,
         keepalive_s: int = 30,
+        members: Sequence[str] = (),
+        takeover_after_s: float = 30.0,
+        drain_only: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if max_batch < 1 or max_wait_s <= 0 or max_pending_batches < 1:
@@ -165,6 +200,17 @@ class Bridge:
         self.endpoint = parse_mqtt_url(url)
         self.subscription = shared_subscription(group)
         self.client_id = client_id or f"smartcity-bridge-{socket.gethostname()}"
+        self.members = tuple(members)
+        if self.members and (
+            self.client_id not in self.members or len(set(self.members)) != len(self.members)
+        ):
+            raise ValueError("members must list distinct client ids, this bridge's among them")
+        if takeover_after_s <= 0:
+            raise ValueError("takeover_after_s must be positive")
+        self.group = group
+        self.takeover_after_s = takeover_after_s
+        self.drain_only = drain_only  # connect only to drain a dead member's session
+        self._url = url
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.manual_ack = manual_ack
@@ -190,6 +236,15 @@ class Bridge:
         self._running = False
         self._run_ident: int | None = None
         self._thread: threading.Thread | None = None
+        self._stop_requested = threading.Event()
+        self._sink_lock = threading.Lock()  # drains share the sink: one call at a time
+        self._busy = False  # the flusher holds a batch that is not yet acknowledged
+        self._last_add = time.monotonic()
+        self._online: set[str] = set()  # members whose presence is retained now
+        self._drains: dict[str, Bridge] = {}
+        self._watcher: threading.Thread | None = None
+        self._session_found = False  # drain_only: the broker held a session to drain
+        self._unsubscribed = False  # drain_only: the dead id no longer takes a share
         self._client = self._make_client()
 
     # public API --------------------------------------------------------------------------------
@@ -204,6 +259,12 @@ class Bridge:
     def connected(self) -> bool:
         """Tell whether the bridge is connected and its subscription acknowledged."""
         return self._subscribed.is_set()
+
+    @property
+    def online_members(self) -> frozenset[str]:
+        """Return the members whose presence the broker holds now (empty without `members`)."""
+        with self._cond:
+            return frozenset(self._online)
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until the bridge is connected and subscribed; False on timeout."""
@@ -220,6 +281,11 @@ class Bridge:
         try:
             if not self._stopping:  # stop() may come before the thread got here
                 self._connect()
+                if self.members and not self.drain_only:
+                    self._watcher = threading.Thread(
+                        target=self._watch, name="ingest-bridge-watch", daemon=True
+                    )
+                    self._watcher.start()
             self._deliver_until_stopped()
         finally:
             try:
@@ -259,12 +325,18 @@ class Bridge:
             client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=self.manual_ack,
+            # A drain that reconnected would take the session back from a member that returned.
+            reconnect_on_failure=not self.drain_only,
         )
         if self.endpoint.username is not None:
             client.username_pw_set(self.endpoint.username, self.endpoint.password)
+        if self.members and not self.drain_only:
+            # Empty retained payload = delete the retained presence (MQTT 5 §3.3.1.3).
+            client.will_set(self._presence, None, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -304,7 +376,19 @@ class Bridge:
             self.endpoint.port,
             flags.session_present,
         )
-        client.subscribe(self.subscription, qos=1)
+        if self.drain_only:
+            if flags.session_present:
+                self._session_found = True
+                # Queued messages still come (MQTT 5 §3.10.4); the presence filter goes too.
+                client.unsubscribe([self.subscription, presence_filter(group=self.group)])
+            else:
+                self.stop_soon(end_session=True)  # nothing to drain; do not create a session
+            return
+        if self.members:
+            client.subscribe([(self.subscription, 1), (presence_filter(group=self.group), 0)])
+            client.publish(self._presence, self.client_id.encode(), qos=1, retain=True)
+        else:
+            client.subscribe(self.subscription, qos=1)
 
     def _on_subscribe(
         self,
@@ -318,6 +402,20 @@ class Bridge:
         if any(rc.is_failure for rc in reason_codes):
             log.error("subscription %s refused: %s", self.subscription, reason_codes)
             return
+        self._subscribed.set()
+
+    def _on_unsubscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        """A drain is ready once the dead id left the group: from now on only its queue comes."""
+        with self._cond:
+            self._unsubscribed = True
+            self._last_add = time.monotonic()
         self._subscribed.set()
 
     def _on_disconnect(
@@ -334,6 +432,8 @@ class Bridge:
             self._generation += 1
             self._close_current()
             self._cond.notify_all()
+        if self.drain_only and not self._stopping:
+            self.stop_soon()  # taken over by the returning member, or lost: the session stays
         if reason_code.is_failure and not self._stopping:
             log.warning("bridge %s lost its connection: %s", self.client_id, reason_code)
 
@@ -344,6 +444,16 @@ class Bridge:
             topic = message.topic
         except UnicodeDecodeError:  # the broker should never let one through (MQTT 5 §1.5.4)
             topic = bytes(message._topic).decode("utf-8", "replace")
+        if topic.startswith(PRESENCE_ROOT):
+            # A drain can see these too, through the dead member's session: never ingest them.
+            if self.members:
+                member = topic.rsplit("/", 1)[-1]
+                with self._cond:
+                    if message.payload:
+                        self._online.add(member)
+                    else:
+                        self._online.discard(member)
+            return  # QoS 0 subscription: nothing to acknowledge
         try:
             readings, rejects = parse_message(topic, message.payload, now=now)
         except Exception:  # a parser bug must not kill paho's thread or lose the message
@@ -374,6 +484,8 @@ class Bridge:
                 self._cond.wait(0.1)  # back-pressure: hold paho's thread while the sink catches up
             if self._discarding:
                 return  # unacknowledged: the broker sends it again after the reconnect
+            if self.drain_only:
+                self._last_add = time.monotonic()
             counters = self._counters
             counters.messages += 1
             if not readings and not rejects:
@@ -425,6 +537,7 @@ class Bridge:
                     return None
                 if self._ready:
                     batch = self._ready.popleft()
+                    self._busy = True
                     self._cond.notify_all()  # room for a producer held by back-pressure
                     return batch
                 cur = self._current
@@ -434,6 +547,7 @@ class Bridge:
                     timeout = cur.deadline - time.monotonic()
                     if timeout <= 0:
                         self._current = None
+                        self._busy = True
                         return cur
                 self._cond.wait(timeout)
 
@@ -443,7 +557,10 @@ class Bridge:
         """Hand batches to the sink, one at a time, until asked to stop."""
         backoff = 0.0
         while (batch := self._next_batch()) is not None:
-            if self._deliver(batch):
+            delivered = self._deliver(batch)
+            with self._cond:
+                self._busy = False
+            if delivered:
                 backoff = 0.0
             elif self.manual_ack:
                 backoff = min(max(backoff * 2, 0.05), 5.0)
@@ -456,7 +573,7 @@ class Bridge:
         """Call the sink with one batch and then acknowledge its messages; False if it raised."""
         if batch.readings or batch.rejects:
             try:
-                self._sink(
+                self._call_sink(
                     Batch(
                         batch_id=uuid.uuid4().hex,
                         received_at=batch.received_at,
@@ -512,6 +629,10 @@ class Bridge:
 
     def _shutdown(self) -> None:
         """Deliver what was received, disconnect, then deal with the last stragglers."""
+        if self._watcher is not None:
+            self._watcher.join()
+        for drain in list(self._drains.values()):
+            drain.stop()  # keep the dead member's session: the next heir drains the rest
         # The network thread keeps running while we drain, so that the acks go out on it, in
         # order, ahead of the DISCONNECT (which also wakes its select() at once).
         with self._cond:
@@ -525,6 +646,9 @@ class Bridge:
             # MQTT 5 §3.14.2.2.2: expiry 0 in DISCONNECT ends the session when we close.
             props = Properties(PacketTypes.DISCONNECT)
             props.SessionExpiryInterval = 0
+        if self.members and not self.drain_only and self._client.is_connected():
+            # Leaving on purpose: the others start counting towards a takeover now.
+            self._client.publish(self._presence, None, qos=1, retain=True)
         self._client.disconnect(properties=props)
         self._client.loop_stop()
         self._subscribed.clear()
@@ -533,9 +657,9 @@ class Bridge:
             stragglers = list(self._ready)
             self._ready.clear()
         # With manual ack, whatever arrived while we drained was never acknowledged: the broker
-        # keeps it in the session for the next bridge with this client id. Without, paho has
-        # acknowledged it already, so it is delivered now or lost.
-        if not self.manual_ack:
+        # keeps it in the session for the next bridge with this client id, unless we just ended
+        # that session. Without, paho has acknowledged it already, so it is delivered now or lost.
+        if not self.manual_ack or end_session:
             self._deliver_all(stragglers)
         log.info("bridge %s stopped: %s", self.client_id, self.counters)
 
@@ -549,6 +673,91 @@ class Bridge:
             with self._cond:
                 self._counters.dropped += len(batch.readings) + len(batch.rejects)
 
+    # dead members (see the module docstring) --------------------------------------------------
+
+    @property
+    def _presence(self) -> str:
+        return presence_topic(group=self.group, client_id=self.client_id)
+
+    def _call_sink(self, batch: Batch) -> None:
+        """Call the sink, one call at a time across this bridge and its drains."""
+        with self._sink_lock:
+            self._sink(batch)
+
+    def _heir(self, member: str, online: set[str]) -> str:
+        """Return the member that drains `member`: the next online one after it, cyclically."""
+        i = self.members.index(member)
+        n = len(self.members)
+        for k in range(1, n):
+            candidate = self.members[(i + k) % n]
+            if candidate in online:
+                return candidate
+        return self.client_id
+
+    def _drained(self) -> bool:
+        """Tell whether a drain has received its whole queue and acknowledged all of it."""
+        with self._cond:
+            return (
+                self._unsubscribed
+                and self._current is None
+                and not self._ready
+                and not self._busy
+                and time.monotonic() - self._last_add >= DRAIN_IDLE_S
+            )
+
+    def _watch(self) -> None:
+        """Drain the sessions of members that stayed offline for `takeover_after_s`."""
+        offline_since: dict[str, float] = {}
+        started_at: dict[str, float] = {}
+        period = min(1.0, self.takeover_after_s / 4)
+        while not self._stop_requested.wait(period):
+            now = time.monotonic()
+            for member, drain in list(self._drains.items()):
+                stuck = (
+                    not drain._unsubscribed and now - started_at[member] > DRAIN_CONNECT_TIMEOUT_S
+                )
+                if drain._done.is_set() or stuck:
+                    drain.stop()
+                    del self._drains[member]
+                    offline_since[member] = now  # look again after another grace period
+                elif drain._drained():
+                    drain.stop(end_session=True)
+                    del self._drains[member]
+                    offline_since[member] = now
+                    with self._cond:
+                        self._counters.takeovers += 1
+                    log.warning(
+                        "bridge %s drained and ended the session of dead member %s: %s",
+                        self.client_id, member, drain.counters,
+                    )  # fmt: skip
+            if not self.connected:
+                continue  # cut off ourselves: our view of the others is stale
+            with self._cond:
+                online = self._online | {self.client_id}
+            for member in self.members:
+                if member in online:
+                    offline_since.pop(member, None)
+                    continue
+                since = offline_since.setdefault(member, now)
+                if (
+                    now - since < self.takeover_after_s
+                    or member in self._drains
+                    or self._heir(member, online) != self.client_id
+                ):
+                    continue
+                log.info("bridge %s: member %s offline, draining its session", self.client_id,
+                         member)  # fmt: skip
+                drain = Bridge(
+                    url=self._url, sink=self._call_sink, group=self.group, client_id=member,
+                    max_batch=self.max_batch, max_wait_s=self.max_wait_s,
+                    session_expiry_s=self.session_expiry_s, receive_maximum=self.receive_maximum,
+                    max_pending_batches=self.max_pending_batches, keepalive_s=self.keepalive_s,
+                    drain_only=True, clock=self._clock,
+                )  # fmt: skip
+                self._drains[member] = drain
+                started_at[member] = now
+                drain.start()
+
     # signals -------------------------------------------------------------------------------------
 
     def _request_stop(self) -> None:
@@ -556,6 +765,13 @@ class Bridge:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        self._stop_requested.set()
+
+    def stop_soon(self, *, end_session: bool = False) -> None:
+        """Ask `run()` to finish without waiting (safe from paho's callbacks)."""
+        with self._cond:
+            self._end_session = end_session
+        self._request_stop()
 
     def _handle_sigterm(self) -> Callable[[], None]:
         """Stop gracefully on SIGTERM when running in the main thread; return the undo."""

@@ -3,6 +3,7 @@
     city/<district>/<sensor_type>/<sensor_id>   one sensor (a JSON reading or a SenML pack)
     city/gateway/<gateway_id>                    a gateway's SenML pack covering many sensors
     city/alerts/<district>[/...]                 alerts published BY US: ignored, not rejected
+    smartcity/bridges/<group>/<client_id>        a bridge's retained presence (see the bridge)
 
 Pure and dependency-free: the bridge imports it, and so may tests and simulators.
 """
@@ -97,3 +98,16 @@ def shared_subscription(group: str) -> str:
     if not group or any(c in group for c in "/+#"):
         raise ValueError(f"invalid shared-subscription group name: {group!r}")
     return f"$share/{group}/{SUBSCRIPTION}"
+
+
+PRESENCE_ROOT = "smartcity/bridges"  # outside city/#, so bridges never ingest it
+
+
+def presence_topic(*, group: str, client_id: str) -> str:
+    """Return the retained topic on which a bridge of `group` says it is online."""
+    return f"{PRESENCE_ROOT}/{group}/{client_id}"
+
+
+def presence_filter(*, group: str) -> str:
+    """Return the filter matching the presence topics of every bridge in `group`."""
+    return f"{PRESENCE_ROOT}/{group}/+"

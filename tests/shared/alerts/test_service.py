@@ -39,6 +39,8 @@ def test_threshold_opens_escalates_and_resolves_one_alert(db_session: Session) -
 
     changes = _send(db_session, [Reading("AQ-03", "pm25", now - 30, 45.0)], **kw)
     assert [c for c in changes if c.alert.rule_name == "PM2.5 high"] == []  # still warning
+    value = db_session.scalar(select(Alert.value).where(Alert.id == alert_id))
+    assert value == 45.0  # an alert that stays as it is still shows the latest value
 
     changes = _send(db_session, [Reading("AQ-03", "pm25", now - 20, 60.0)], **kw)
     esc = [c for c in changes if c.alert.rule_name == "PM2.5 high"]
@@ -49,6 +51,8 @@ def test_threshold_opens_escalates_and_resolves_one_alert(db_session: Session) -
     # 34.0 is below warning but inside the 2.0 hysteresis band: stays open.
     changes = _send(db_session, [Reading("AQ-03", "pm25", now - 10, 34.0)], **kw)
     assert [c for c in changes if c.alert.rule_name == "PM2.5 high"] == []
+    value = db_session.scalar(select(Alert.value).where(Alert.id == alert_id))
+    assert value == 34.0
     changes = _send(db_session, [Reading("AQ-03", "pm25", now - 5, 20.0)], **kw)
     res = [c for c in changes if c.alert.rule_name == "PM2.5 high"]
     assert [(c.action, c.alert.status) for c in res] == [("resolved", AlertStatus.resolved)]

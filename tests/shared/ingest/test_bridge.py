@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -356,3 +359,93 @@ def test_a_bridge_runs_once(stack: StackState, make_bridge: Callable[..., Bridge
     bridge.stop()
     with pytest.raises(RuntimeError):
         bridge.run()
+
+
+# Dead members of a group ----------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[3]
+
+# A member in its own process whose sink never returns, so that nothing it receives is ever
+# acknowledged; the test SIGKILLs it, as a crash or a lost host would.
+STUCK_MEMBER = """
+import sys, threading
+from shared.ingest.bridge import Bridge
+url, group, client_id, members = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+bridge = Bridge(url=url, sink=lambda batch: threading.Event().wait(), group=group,
+                client_id=client_id, members=members, max_batch=50, max_wait_s=0.01)
+bridge.start()
+assert bridge.wait_ready(10)
+print("ready", flush=True)
+threading.Event().wait()
+"""
+
+
+def test_members_must_include_this_bridge(stack: StackState) -> None:
+    for members in (["a", "b"], ["me", "b", "b"]):
+        with pytest.raises(ValueError):
+            Bridge(url=stack.mqtt_url, sink=Collector(), client_id="me", members=members)
+
+
+def test_the_heir_of_a_member_is_the_next_online_one(stack: StackState) -> None:
+    bridge = Bridge(url=stack.mqtt_url, sink=Collector(), client_id="b", members="abcd")
+    assert bridge._heir("a", {"b", "c"}) == "b"
+    assert bridge._heir("c", {"a", "b"}) == "a"  # cyclic
+    assert bridge._heir("c", {"b"}) == "b"
+    assert bridge._heir("a", set()) == "b"  # this bridge counts as online
+
+
+def test_a_member_that_dies_for_good_is_drained_by_its_heir(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    members = [f"{group}-a", f"{group}-b"]
+    sink = Collector()
+    heir = started(
+        make_bridge(sink, client_id=members[0], members=members, takeover_after_s=1.0,
+                    max_batch=50, max_wait_s=0.01)
+    )  # fmt: skip
+    dead = subprocess.Popen(
+        [sys.executable, "-c", STUCK_MEMBER, stack.mqtt_url, group, members[1], ",".join(members)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert dead.stdout is not None and dead.stdout.readline() == b"ready\n"
+        wait_for(lambda: heir.online_members == frozenset(members))
+        before = [reading(i) for i in range(200)]
+        publish(stack.mqtt_url, before)  # the stuck member holds its share, unacknowledged
+        time.sleep(1.5)  # longer than takeover_after_s: a live member is never taken over
+        assert heir.counters.takeovers == 0
+        dead.kill()
+        dead.wait()
+        wait_for(lambda: heir.online_members == frozenset(members[:1]))  # its Will cleared it
+        after = [reading(i) for i in range(200, 400)]
+        publish(stack.mqtt_url, after)  # the dead member's share queues in its session
+        total = len(expected_keys(before + after))
+        assert len(set(sink.keys)) < total  # so it did take a share
+
+        wait_for(lambda: heir.counters.takeovers == 1, timeout=15)
+        assert sorted(set(sink.keys)) == sorted(expected_keys(before + after))
+        # Its session is gone, so it no longer takes a share: everything new comes to the heir.
+        late = [reading(i) for i in range(400, 500)]
+        publish(stack.mqtt_url, late)
+        wait_for(lambda: len(set(sink.keys)) == total + 200)
+        heir.stop()
+        assert sorted(set(sink.keys)) == sorted(expected_keys(before + after + late))
+        assert len(sink.threads) == 2  # the heir's flusher and its drain's, one call at a time
+        assert sink.rejects == []  # presence messages are never ingested
+    finally:
+        dead.kill()
+        dead.wait()
+        end_session(stack.mqtt_url, members[1])
+
+
+def test_a_member_stopping_on_purpose_clears_its_presence(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    members = [f"{group}-a", f"{group}-b"]
+    watcher = started(make_bridge(Collector(), client_id=members[0], members=members))
+    leaving = started(make_bridge(Collector(), client_id=members[1], members=members))
+    wait_for(lambda: watcher.online_members == frozenset(members))
+    leaving.stop()
+    wait_for(lambda: watcher.online_members == frozenset(members[:1]))
+    assert watcher.counters.takeovers == 0

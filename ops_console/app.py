@@ -23,7 +23,7 @@ from ops_console.components.shell import shell
 from ops_console.extensions import babel, socketio
 from ops_console.i18n import TRANSLATIONS_DIR, current_language, select_locale, text_direction
 from shared.config import get_settings
-from shared.realtime import GLOBAL_ROOM, REQUESTS_ROOM
+from shared.realtime import GLOBAL_ROOM, REQUESTS_ROOM, TWIN_ROOM
 
 HERE = Path(__file__).resolve().parent
 
@@ -112,11 +112,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 @socketio.on("connect")
 def _on_connect(auth_data: Any = None) -> bool:
-    """Join logged-in clients to the global alert and request rooms; refuse everyone else."""
+    """Join logged-in clients to the alert, request and twin rooms; refuse everyone else."""
     if auth.current_user() is None:
         return False
     join_room(GLOBAL_ROOM)
     join_room(REQUESTS_ROOM)
+    join_room(TWIN_ROOM)
     return True
 
 

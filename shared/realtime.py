@@ -20,6 +20,8 @@ from shared.service_requests.schemas import RequestQueueItem
 GLOBAL_ROOM = "alerts:all"
 # Staff consoles join this room; citizens' requests are not for any public client.
 REQUESTS_ROOM = "requests:all"
+# Staff consoles join this room: what the digital twin does (units it drives, plans it runs).
+TWIN_ROOM = "twin:all"
 
 
 def district_room(district_id: int | None) -> str:
@@ -78,6 +80,12 @@ class Fanout:
         with self._lock:
             sio = self._socketio()
         sio.emit(event, item.model_dump(mode="json"), to=REQUESTS_ROOM)
+
+    def emit_event(self, event: str, payload: dict[str, Any], *, room: str) -> None:
+        """Send one JSON-ready event to one Socket.IO room."""
+        with self._lock:
+            sio = self._socketio()
+        sio.emit(event, payload, to=room)
 
     def close(self) -> None:
         """Disconnect from MQTT."""

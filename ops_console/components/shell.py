@@ -15,7 +15,7 @@ from ops_console.i18n import LANGUAGES, current_language
 from shared.db import session_scope
 
 LIVE_EVENTS = ["alert.raised", "alert.updated", "service_request.created",
-               "service_request.updated"]  # fmt: skip
+               "service_request.updated", "unit.progress", "signal_plan.applied"]  # fmt: skip
 
 
 def nav_links() -> list[tuple[str, str]]:

@@ -1,5 +1,6 @@
 """Emergency dispatch: route a unit to an incident on live traffic, review the signal pre-emption
-plan on the map and in a table, then approve (dispatch) or abort it.
+plan on the map and in a table, then approve (dispatch) or abort it, and follow the unit's run in
+the digital twin live (``unit.progress`` events from `twin run`, see shared/twin/live.py).
 
 Every change re-checks the user's role in the database (operators and above), as the alert and
 request actions do. The table carries everything the map shows, so the page works by keyboard.
@@ -259,6 +260,7 @@ def layout(**_query: Any) -> html.Div:
                 ],
                 **{"aria-labelledby": "emergency-plan-title"},
             ),
+            _live_section(),
         ],
     )
 
@@ -278,7 +280,12 @@ def _map(layers: list[Any], coords: list[list[float]] | None = None) -> dl.MapCo
             "zoom": 15,
         }
     return dl.MapContainer(
-        [*base, *layers, dl.LayerGroup(attribution=ATTRIBUTION)],
+        [
+            *base,
+            *layers,
+            dl.LayerGroup(id="emergency-live-layer"),
+            dl.LayerGroup(attribution=ATTRIBUTION),
+        ],
         id="emergency-map",
         className="home-map",
         **view,
@@ -536,3 +543,120 @@ def act_on_plan(
     except (LookupError, ValueError):
         return dash.no_update, dash.no_update, _("Not possible: the plan changed meanwhile.")
     return plan_id, _plan_view(plan_id), message
+
+
+# ---------------------------------------------------------------------------------------------
+# the run, live from the twin
+
+
+def _run_status_label(status: str) -> str:
+    return {
+        "waiting": _("waiting to enter"),
+        "en_route": _("en route"),
+        "arrived": _("arrived"),
+        "aborted": _("aborted"),
+    }.get(status, status)
+
+
+def _live_section() -> html.Section:
+    return html.Section(
+        [
+            html.H2(_("Live run in the twin"), id="emergency-live-title"),
+            html.P(
+                _(
+                    "Units the digital twin drives on approved plans appear here and on the "
+                    "map, updated every second."
+                ),
+            ),
+            # Announced politely, and only when a signal is passed or the run ends.
+            html.P(id="emergency-live-status", role="status", **{"aria-live": "polite"}),
+            html.Div(live_table({}), id="emergency-live"),
+            dcc.Store(id="emergency-live-runs", data={}),
+        ],
+        **{"aria-labelledby": "emergency-live-title"},
+    )
+
+
+def live_table(runs: dict[str, dict[str, Any]]) -> Any:
+    """The table of runs followed in the twin (newest plan first), or a line saying none is."""
+    if not runs:
+        return html.P(_("No unit is on a run in the twin."), className="muted")
+    head = [_("Unit"), _("Plan"), _("Status"), _("Signals passed"),
+            _("Time left (min:s, free flow)"), _("Distance left (km)"), _("Speed (km/h)"),
+            _("Elapsed (min:s)")]  # fmt: skip
+    rows = [
+        html.Tr(
+            [
+                html.Th(r["unit_code"], scope="row"),
+                html.Td(str(r["plan_id"])),
+                html.Td(_run_status_label(r["status"])),
+                html.Td(f"{r['junctions_passed']} / {r['junctions_total']}"),
+                html.Td(_mmss(r["eta_remaining_s"])),
+                html.Td(f"{r['distance_remaining_m'] / 1000:.2f}"),
+                html.Td(f"{r['speed_kmh']:.0f}"),
+                html.Td(_mmss(r["elapsed_s"])),
+            ]
+        )
+        for r in sorted(runs.values(), key=lambda r: -int(r["plan_id"]))
+    ]
+    return _table(head, rows, _("Live runs in the twin"))
+
+
+def live_markers(runs: dict[str, dict[str, Any]]) -> list[Any]:
+    """One marker per unit on the map, where the twin last saw it."""
+    return [
+        dl.CircleMarker(
+            center=[r["lat"], r["lon"]],
+            radius=9,
+            color="#cf222e",
+            fillOpacity=0.9,
+            children=dl.Tooltip(
+                _(
+                    "%(unit)s: %(passed)d of %(total)d signals passed",
+                    unit=r["unit_code"],
+                    passed=r["junctions_passed"],
+                    total=r["junctions_total"],
+                )
+            ),
+        )
+        for r in runs.values()
+        if r.get("lat") is not None and r.get("lon") is not None
+    ]
+
+
+def live_announcement(run: dict[str, Any]) -> str:
+    """What the status line says about one run's latest report."""
+    unit = run["unit_code"]
+    if run["status"] == "arrived":
+        return _(
+            "%(unit)s arrived after %(time)s (planned %(planned)s).",
+            unit=unit,
+            time=_mmss(run.get("travel_s") or run["elapsed_s"]),
+            planned=_mmss(run["planned_eta_s"]),
+        )
+    if run["status"] == "aborted":
+        return _("%(unit)s: the run was aborted.", unit=unit)
+    return _(
+        "%(unit)s: %(passed)d of %(total)d signals passed.",
+        unit=unit,
+        passed=run["junctions_passed"],
+        total=run["junctions_total"],
+    )
+
+
+@callback(
+    Output("emergency-live-runs", "data"),
+    Output("emergency-live", "children"),
+    Output("emergency-live-layer", "children"),
+    Output("emergency-live-status", "children"),
+    Input("app-socket", "data-unit.progress"),
+    State("emergency-live-runs", "data"),
+    prevent_initial_call=True,
+)
+def follow_run(report: dict[str, Any] | None, runs: dict[str, Any] | None) -> tuple[Any, ...]:
+    """Show the latest report of a unit the twin drives: table row, map marker, status line."""
+    if not report:
+        return (dash.no_update,) * 4
+    runs = dict(runs or {})
+    runs[str(report["plan_id"])] = report
+    return runs, live_table(runs), live_markers(runs), live_announcement(report)

@@ -182,6 +182,26 @@ def seed_demo(
     return report
 
 
+def import_road_network(
+    *,
+    session: Session,
+    net_path: Path,
+    to_lonlat: Callable[[float, float], tuple[float, float]] | None = None,
+) -> dict[str, int]:
+    """Import a SUMO network's roads into the road graph; return junction id -> intersection id.
+
+    ``to_lonlat`` places a network that has no map projection (default: the network's own).
+    """
+    import sumolib  # imported late: it is heavy and only imports need it
+
+    net = sumolib.net.readNet(str(net_path), withInternal=False)
+    node_ids, _edges = _import_roads(
+        session=session, net=net, to_lonlat=to_lonlat or _projector(net)
+    )
+    session.flush()
+    return node_ids
+
+
 def count_rows(*, session: Session) -> dict[str, int]:
     """Return the row counts of the seeded city."""
     signalised = select(func.count()).where(Intersection.signalised.is_(True))

@@ -195,11 +195,12 @@ def twin_run(sumocfg: str, speed: float, end: float | None, publish_every_s: flo
         _fail("MQTT_URL / DATABASE_URL are not set: run `smartcity stack up` first")
         return
     say = lambda msg: click.echo(f"  {msg}", err=True)  # noqa: E731
+    emit = _console_emitter(settings.redis_url, say) if settings.redis_url else None
     try:
         with _quiet_stdout():
             summary = run_twin(
                 sumocfg=_resolve(sumocfg, seed), mqtt_url=settings.mqtt_url, speed=speed,
-                end=end, seed=seed, publish_every_s=publish_every_s, progress=say,
+                end=end, seed=seed, publish_every_s=publish_every_s, progress=say, emit=emit,
             )  # fmt: skip
     except (ScenarioError, ValueError, ConnectionError) as exc:
         _fail(str(exc))
@@ -211,4 +212,19 @@ def twin_run(sumocfg: str, speed: float, end: float | None, publish_every_s: flo
     if as_json:
         click.echo(json.dumps(data))
     else:
-        _table([(k, v) for k, v in data.items()])
+        _table([(k, len(v) if isinstance(v, list) else v) for k, v in data.items()])
+
+
+def _console_emitter(redis_url: str, say: Any) -> Any:
+    """Socket.IO events to the consoles' twin room; a lost event never stops the twin."""
+    from shared.realtime import TWIN_ROOM, Fanout
+
+    fanout = Fanout(redis_url=redis_url, mqtt_url=None)
+
+    def emit(event: str, payload: dict[str, Any]) -> None:
+        try:
+            fanout.emit_event(event, payload, room=TWIN_ROOM)
+        except Exception as exc:  # Redis away: the next report carries the newer state
+            say(f"could not send {event} to the consoles: {exc}")
+
+    return emit

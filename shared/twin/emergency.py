@@ -17,7 +17,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from shared.traffic.adaptive import StepKind
 from shared.traffic.preemption import PreemptionStop, PreemptionWindow, plan_preemption
@@ -32,10 +32,24 @@ from shared.twin.engine import running
 from shared.twin.evaluate import open_scenario, sumo_args
 from shared.twin.scenario import Network, Program, ScenarioError
 
-__all__ = ["EmergencyResult", "choose_route", "emergency_stops", "run_emergency"]
+__all__ = [
+    "EMERGENCY_TYPE",
+    "EmergencyResult",
+    "Preemption",
+    "SignalHolder",
+    "add_emergency_type",
+    "advance_preemptions",
+    "build_preemptions",
+    "choose_route",
+    "clearance_times",
+    "emergency_stops",
+    "release_preemptions",
+    "run_emergency",
+]
 
 _VEHICLE = "twin_emergency"
-_VTYPE = "twin_emergency_type"
+EMERGENCY_TYPE = "twin_emergency_type"
+_VTYPE = EMERGENCY_TYPE
 _ROUTE = "twin_emergency_route"
 _MAX_EXTRA_HOLD_S = 60.0
 _CANDIDATE_PAIRS = 80
@@ -124,7 +138,8 @@ def choose_route(sim: Any, net: Network, *, seed: int) -> list[str]:
     return best[2]
 
 
-def _add_vtype(sim: Any) -> float:
+def add_emergency_type(sim: Any) -> float:
+    """Add the emergency vehicle type (vClass emergency) once; return its maximum speed (m/s)."""
     if _VTYPE not in sim.vehicletype.getIDList():
         sim.vehicletype.copy("DEFAULT_VEHTYPE", _VTYPE)
         sim.vehicletype.setVehicleClass(_VTYPE, "emergency")
@@ -133,8 +148,17 @@ def _add_vtype(sim: Any) -> float:
     return float(sim.vehicletype.getMaxSpeed(_VTYPE))
 
 
+class SignalHolder(Protocol):
+    """Whoever normally drives the signals: it lets go of one while it is pre-empted."""
+
+    def hold(self, tls_id: str, held: bool) -> None:
+        """Hand a signal over (True) or take it back (False)."""
+
+
 @dataclass
-class _Preemption:
+class Preemption:
+    """One signal's pre-emption for a run: its window, the moves served, and where it stands."""
+
     window: PreemptionWindow
     moves: list[tuple[str, str]]  # (approach edge, next edge) pairs the vehicle makes here
     program: Program
@@ -149,7 +173,7 @@ class _Preemption:
     shown: dict[str, float] = field(default_factory=dict)
 
 
-def _target_phase(net: Network, p: _Preemption) -> tuple[int, str]:
+def _target_phase(net: Network, p: Preemption) -> tuple[int, str]:
     """Return (phase index, state) to show: the program phase that best serves the vehicle.
 
     When no phase of the program greens every move the vehicle makes here (a joined signal
@@ -187,7 +211,8 @@ def _target_phase(net: Network, p: _Preemption) -> tuple[int, str]:
     return index, p.program.phases[index].state
 
 
-def _durations(program: Program) -> tuple[float, float]:
+def clearance_times(program: Program) -> tuple[float, float]:
+    """Return a program's (yellow, all-red) seconds: its longest, else 3 s and 1 s."""
     yellows = [ph.duration for ph in program.phases if any(c in "yY" for c in ph.state)]
     reds = [
         ph.duration
@@ -195,6 +220,135 @@ def _durations(program: Program) -> tuple[float, float]:
         if ph.state and not any(c in "GgyYu" for c in ph.state) and ph.duration < 10
     ]
     return (max(yellows) if yellows else DEFAULT_YELLOW_S, max(reds) if reds else DEFAULT_ALL_RED_S)
+
+
+def build_preemptions(
+    net: Network, edges: list[str], windows: list[PreemptionWindow]
+) -> list[Preemption]:
+    """Return one pre-emption per signal window along ``edges`` (windows in route order).
+
+    A window's ``intersection_id`` is a SUMO tls id and its ``approach`` a SUMO edge of
+    ``edges``; windows of signals the network does not control are left out.
+    """
+    plans: list[Preemption] = []
+    for w in windows:
+        if w.intersection_id not in net.programs or w.approach not in edges:
+            continue
+        at = edges.index(w.approach)
+        if at + 1 >= len(edges):
+            continue
+        move = (w.approach, edges[at + 1])
+        last = plans[-1] if plans else None
+        if last is not None and last.window.intersection_id == w.intersection_id:
+            # The route crosses a joined signal twice in a row (a short lane between its
+            # junctions): one window must green both, or the vehicle waits at the first stop
+            # line behind traffic stopped at the second.
+            last.moves.append(move)
+            last.window = replace(last.window, green_until_s=w.green_until_s)
+            continue
+        plans.append(Preemption(window=w, moves=[move], program=net.programs[w.intersection_id]))
+    for p in plans:
+        p.target_phase, p.target_state = _target_phase(net, p)
+        p.yellow_s, p.all_red_s = clearance_times(p.program)
+    return plans
+
+
+def _hand_back(sim: Any, p: Preemption, holder: SignalHolder | None) -> None:
+    tl = sim.trafficlight
+    tls = p.window.intersection_id
+    if p.restore_program and p.restore_program != "online":
+        tl.setProgram(tls, p.restore_program)
+        if p.target_phase >= 0:
+            tl.setPhase(tls, p.target_phase)
+    if holder is not None:
+        holder.hold(tls, False)
+
+
+def advance_preemptions(
+    sim: Any,
+    plans: list[Preemption],
+    *,
+    rel: float,
+    route_index: int,
+    edges: list[str],
+    holder: SignalHolder | None,
+) -> None:
+    """Move each pre-emption on one step: ``rel`` s after dispatch, vehicle at ``route_index``.
+
+    Each signal runs yellow -> all-red -> green from its window's start (less the transition),
+    holds green until the window closed and the vehicle passed (at most ``_MAX_EXTRA_HOLD_S``
+    longer), then goes back to its program and ``holder``.
+    """
+    now = sim.simulation.getTime()
+    tl = sim.trafficlight
+    for p in plans:
+        tls = p.window.intersection_id
+        busy = any(
+            q is not p and q.window.intersection_id == tls and q.stage in
+            ("yellow", "all_red", "green") for q in plans
+        )  # fmt: skip
+        if p.stage == "pending":
+            lead = p.yellow_s + p.all_red_s
+            if rel >= p.window.green_from_s - lead and not busy:
+                if holder is not None:
+                    holder.hold(tls, True)
+                earlier = [
+                    q
+                    for q in plans
+                    if q is not p
+                    and q.window.intersection_id == tls
+                    and q.stage == "done"
+                    and q.restore_program
+                ]
+                p.restore_program = earlier[-1].restore_program if earlier else tl.getProgram(tls)
+                p.from_state = tl.getRedYellowGreenState(tls)
+                p.stage, p.since = "yellow", now
+                p.shown["requested_s"] = round(rel, 1)
+                tl.setRedYellowGreenState(
+                    tls, transition_state(p.from_state, p.target_state, StepKind.yellow)
+                )
+        elif p.stage == "yellow" and now - p.since >= p.yellow_s:
+            p.stage, p.since = "all_red", now
+            tl.setRedYellowGreenState(
+                tls, transition_state(p.from_state, p.target_state, StepKind.all_red)
+            )
+        elif p.stage == "all_red" and now - p.since >= p.all_red_s:
+            p.stage, p.since = "green", now
+            p.shown["green_s"] = round(rel, 1)
+            tl.setRedYellowGreenState(tls, p.target_state)
+        elif p.stage == "green":
+            passed = route_index > edges.index(p.moves[-1][0])
+            if passed and "passed_s" not in p.shown:
+                p.shown["passed_s"] = round(rel, 1)
+            closed = rel >= p.window.green_until_s
+            if (passed and closed) or rel >= p.window.green_until_s + _MAX_EXTRA_HOLD_S:
+                p.stage = "done"
+                p.shown["released_s"] = round(rel, 1)
+                follows = any(
+                    q.stage == "pending" and q.window.intersection_id == tls for q in plans
+                )
+                if follows:
+                    # The route crosses the same joined signal again: go straight on to that
+                    # window's transition instead of handing back to the program.
+                    continue
+                _hand_back(sim, p, holder)
+
+
+def release_preemptions(
+    sim: Any, plans: list[Preemption], *, holder: SignalHolder | None, rel: float
+) -> int:
+    """End every pre-emption now (an abort): signals in transition or green go back at once.
+
+    Returns how many signals were handed back.
+    """
+    released = 0
+    for p in plans:
+        if p.stage in ("yellow", "all_red", "green"):
+            _hand_back(sim, p, holder)
+            p.shown["released_s"] = round(rel, 1)
+            released += 1
+        p.stage = "done"
+    return released
 
 
 def _drive(
@@ -206,18 +360,17 @@ def _drive(
     stop_s: float,
     preempt: bool,
     platform: PlatformControl | None,
-) -> tuple[float, list[_Preemption]]:
+) -> tuple[float, list[Preemption]]:
     while sim.simulation.getTime() < dispatch_s:
         if platform is not None:
             platform.step()
         sim.simulationStep()
-    max_speed = _add_vtype(sim)
+    max_speed = add_emergency_type(sim)
     sim.route.add(_ROUTE, edges)
     sim.vehicle.add(_VEHICLE, _ROUTE, typeID=_VTYPE, depart="now", departLane="best",
                     departSpeed="max")  # fmt: skip
     departed_at: float | None = None
-    plans: list[_Preemption] = []
-    tl = sim.trafficlight
+    plans: list[Preemption] = []
     while sim.simulation.getTime() < stop_s:
         now = sim.simulation.getTime()
         if platform is not None and math.isclose(now, round(now)):
@@ -231,89 +384,20 @@ def _drive(
                     net, edges, max_speed=max_speed,
                     start_pos=sim.vehicle.getLanePosition(_VEHICLE),
                 )  # fmt: skip
-                for w in plan_preemption(stops):
-                    move = (w.approach, edges[edges.index(w.approach) + 1])
-                    last = plans[-1] if plans else None
-                    if last is not None and last.window.intersection_id == w.intersection_id:
-                        # The route crosses a joined signal twice in a row (a short lane between
-                        # its junctions): one window must green both, or the vehicle waits at
-                        # the first stop line behind traffic stopped at the second.
-                        last.moves.append(move)
-                        last.window = replace(last.window, green_until_s=w.green_until_s)
-                        continue
-                    program = net.programs[w.intersection_id]
-                    plans.append(_Preemption(window=w, moves=[move], program=program))
-                for p in plans:
-                    p.target_phase, p.target_state = _target_phase(net, p)
-                    p.yellow_s, p.all_red_s = _durations(p.program)
+                plans = build_preemptions(net, edges, plan_preemption(stops))
         if _VEHICLE in sim.simulation.getArrivedIDList():
             assert departed_at is not None
             return now - departed_at, plans
         if departed_at is None or not plans:
             continue
-        rel = now - departed_at
         try:
             route_index = sim.vehicle.getRouteIndex(_VEHICLE)
         except Exception:  # the vehicle left the network this step
             route_index = len(edges)
-        for p in plans:
-            tls = p.window.intersection_id
-            busy = any(
-                q is not p and q.window.intersection_id == tls and q.stage in
-                ("yellow", "all_red", "green") for q in plans
-            )  # fmt: skip
-            if p.stage == "pending":
-                lead = p.yellow_s + p.all_red_s
-                if rel >= p.window.green_from_s - lead and not busy:
-                    if platform is not None:
-                        platform.hold(tls, True)
-                    earlier = [
-                        q
-                        for q in plans
-                        if q is not p
-                        and q.window.intersection_id == tls
-                        and q.stage == "done"
-                        and q.restore_program
-                    ]
-                    p.restore_program = (
-                        earlier[-1].restore_program if earlier else tl.getProgram(tls)
-                    )
-                    p.from_state = tl.getRedYellowGreenState(tls)
-                    p.stage, p.since = "yellow", now
-                    p.shown["requested_s"] = round(rel, 1)
-                    tl.setRedYellowGreenState(
-                        tls, transition_state(p.from_state, p.target_state, StepKind.yellow)
-                    )
-            elif p.stage == "yellow" and now - p.since >= p.yellow_s:
-                p.stage, p.since = "all_red", now
-                tl.setRedYellowGreenState(
-                    tls, transition_state(p.from_state, p.target_state, StepKind.all_red)
-                )
-            elif p.stage == "all_red" and now - p.since >= p.all_red_s:
-                p.stage, p.since = "green", now
-                p.shown["green_s"] = round(rel, 1)
-                tl.setRedYellowGreenState(tls, p.target_state)
-            elif p.stage == "green":
-                passed = route_index > edges.index(p.moves[-1][0])
-                if passed and "passed_s" not in p.shown:
-                    p.shown["passed_s"] = round(rel, 1)
-                closed = rel >= p.window.green_until_s
-                if (passed and closed) or rel >= p.window.green_until_s + _MAX_EXTRA_HOLD_S:
-                    p.stage = "done"
-                    p.shown["released_s"] = round(rel, 1)
-                    follows = any(
-                        q.stage == "pending" and q.window.intersection_id == tls for q in plans
-                    )
-                    if follows:
-                        # The route crosses the same joined signal again: go straight on to
-                        # that window's transition instead of handing back to the program.
-                        continue
-                    if p.restore_program and p.restore_program != "online":
-                        tl.setProgram(tls, p.restore_program)
-                        if p.target_phase >= 0:
-                            tl.setPhase(tls, p.target_phase)
-                    if platform is not None:
-                        platform.hold(tls, False)
+        advance_preemptions(
+            sim, plans, rel=now - departed_at, route_index=route_index, edges=edges,
+            holder=platform,
+        )  # fmt: skip
     raise ScenarioError(
         f"the emergency vehicle did not arrive by t={stop_s:g} s; try a later --end"
     )
@@ -339,13 +423,13 @@ def run_emergency(
     horizon = dispatch + 3600.0
     args = sumo_args(files, controller=ctrl, end=horizon, seed=seed, begin=scenario.begin)
     with running(args) as sim:
-        max_speed = _add_vtype(sim)
+        max_speed = add_emergency_type(sim)
         edges = choose_route(sim, net, seed=seed)
     stops = emergency_stops(net, edges, max_speed=max_speed)
     free_flow = sum(_edge_free_time(net, e, max_speed) for e in edges)
     length = sum(net.lane_length[net.edge_lanes[e][0]] for e in edges if net.edge_lanes.get(e))
     times: dict[bool, float] = {}
-    plans: list[_Preemption] = []
+    plans: list[Preemption] = []
     for preempt in (False, True):
         with running(args) as sim:
             platform = PlatformControl(sim, net) if ctrl is Controller.platform else None

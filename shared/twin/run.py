@@ -4,7 +4,9 @@ Every detector of the scenario is a registered traffic sensor. Each ``publish_ev
 simulated seconds the twin publishes its readings over MQTT on
 ``city/<district>/traffic/<code>`` into the real ingestion path (bridge -> Celery -> worker ->
 PostGIS). The platform controller reads the stored latest values back from the database, as it
-would read a real city's detectors, and its signal states go back into SUMO.
+would read a real city's detectors, and its signal states go back into SUMO. The run also
+follows the platform's decisions (shared/twin/live.py): approved pre-emption plans drive a unit
+through the simulation with their green windows, and pushed signal plans become SUMO programs.
 
 What the controller gets from a queue zone is its occupancy (% of the zone covered by vehicles)
 and mean speed: vehicles in the zone = occupancy x zone length / 5 m (SUMO's passenger car
@@ -16,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from shared.traffic.adaptive import DetectorReading
 from shared.twin.controllers import Controller, PlatformControl
 from shared.twin.engine import running
 from shared.twin.evaluate import open_scenario, sumo_args
+from shared.twin.live import LiveFollower, SignalOwners
 from shared.twin.service import TwinSensor, latest_readings, register_twin_sensors, sensor_prefix
 
 __all__ = ["RunSummary", "run_twin"]
@@ -55,6 +58,9 @@ class RunSummary:
     messages_published: int
     readings_read_back: int
     signal_decisions: int
+    # What the twin followed from the platform (shared/twin/live.py).
+    preemption_runs: list[dict[str, Any]] = field(default_factory=list)
+    signal_plans_applied: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the summary as a plain dict (JSON-ready)."""
@@ -176,8 +182,12 @@ def run_twin(
     publish_every_s: float = 10.0,
     read_every_s: float = 5.0,
     progress: Callable[[str], None] | None = None,
+    emit: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> RunSummary:
     """Run the scenario paced at ``speed`` x real time (0: as fast as possible) with the platform.
+
+    Approved pre-emption plans and pushed signal plans are followed in the simulation
+    (shared/twin/live.py); ``emit`` sends the twin's events to the consoles.
 
     Raises:
         ValueError: a bad speed, interval or MQTT URL.
@@ -208,6 +218,8 @@ def run_twin(
         with running(args) as sim:
             publisher = _Publisher(sim, sensors, client)
             control = PlatformControl(sim, net, readings=stored)
+            follower = LiveFollower(sim, net, owners=SignalOwners(control), emit=emit, say=say)
+            follower.poll(force=True)
             begin = sim.simulation.getTime()
             next_publish, next_read, next_decision = begin + publish_every_s, begin, begin
             while sim.simulation.getTime() < stop:
@@ -215,11 +227,13 @@ def run_twin(
                 if now >= next_read:
                     stored.refresh()
                     next_read = now + read_every_s
+                follower.poll()
                 if now >= next_decision:
                     control.step()
                     decisions += 1
                     next_decision = math.floor(now) + 1.0
                 sim.simulationStep()
+                follower.step()
                 publisher.sample()
                 now = sim.simulation.getTime()
                 if now >= next_publish:
@@ -232,6 +246,7 @@ def run_twin(
                     if ahead > 0:
                         time.sleep(ahead)
             simulated = sim.simulation.getTime() - begin
+            followed = follower.summary()
             if publisher.last is not None:
                 publisher.last.wait_for_publish(10)
     finally:
@@ -248,4 +263,5 @@ def run_twin(
         messages_published=publisher.published,
         readings_read_back=stored.read_back,
         signal_decisions=decisions,
+        **followed,
     )

@@ -6,12 +6,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from geoalchemy2.shape import from_shape
+from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.districts.models import District
+from shared.incidents.models import PlanStatus, PreemptionPlan, Unit
+from shared.roads.models import RoadSegment
 from shared.sensing.catalogue import METRICS, METRICS_BY_TYPE, SENSOR_MODELS, unit_definition
 from shared.sensing.models import (
     Datastream,
@@ -23,12 +25,20 @@ from shared.sensing.models import (
     SensorType,
     Thing,
 )
+from shared.traffic.models import SignalPlan, SignalPlanStatus
 from shared.twin.scenario import Detector, Network
 
 __all__ = [
     "LatestReading",
+    "LivePlan",
+    "LiveStep",
+    "PushedPlan",
     "TwinSensor",
+    "dispatched_preemption_plans",
     "latest_readings",
+    "note_signal_plan_applied",
+    "preemption_plan_statuses",
+    "pushed_signal_plans",
     "register_twin_sensors",
     "sensor_prefix",
 ]
@@ -157,3 +167,150 @@ def latest_readings(*, session: Session, prefix: str) -> list[LatestReading]:
         .where(Thing.code.startswith(prefix))
     ).all()  # fmt: skip
     return [LatestReading(code=c, metric=m, value=v, time=t) for c, m, v, t in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# what the twin follows: pre-emption runs and pushed signal plans
+
+
+@dataclass(frozen=True)
+class LiveStep:
+    """One signalised stop of a pre-emption plan, with its approach as a network edge id."""
+
+    seq: int
+    intersection_id: int
+    tls_id: str | None
+    approach_edge: str
+    eta_s: float
+    green_from_s: float
+    green_until_s: float
+
+
+@dataclass(frozen=True)
+class LivePlan:
+    """An approved or active pre-emption plan, its route as network edges (road_segment ids)."""
+
+    plan_id: int
+    status: str
+    unit_id: int
+    unit_code: str
+    incident_id: int
+    eta_s: float
+    length_m: float
+    edges: tuple[str, ...]
+    # Each edge's line in WGS84 (lon, lat), for reporting the unit's position on the map.
+    shapes: dict[str, list[tuple[float, float]]]
+    steps: tuple[LiveStep, ...]
+
+
+@dataclass(frozen=True)
+class PushedPlan:
+    """A pushed fixed-time signal plan: phases as (name, approach edge ids, green seconds)."""
+
+    plan_id: int
+    intersection_id: int
+    tls_id: str
+    version: int
+    cycle_s: float
+    phases: tuple[tuple[str, tuple[str, ...], float], ...]
+    pushed_at: datetime
+
+
+def dispatched_preemption_plans(*, session: Session, since: datetime) -> list[LivePlan]:
+    """Return approved or active plans approved at or after ``since``, oldest first."""
+    plans = session.scalars(
+        select(PreemptionPlan)
+        .where(
+            PreemptionPlan.status.in_([PlanStatus.approved.value, PlanStatus.active.value]),
+            PreemptionPlan.approved_at >= since,
+        )
+        .order_by(PreemptionPlan.approved_at, PreemptionPlan.id)
+    ).all()
+    out: list[LivePlan] = []
+    for plan in plans:
+        ids = [int(i) for i in plan.segment_ids]
+        segments = {
+            s.id: s for s in session.scalars(select(RoadSegment).where(RoadSegment.id.in_(ids)))
+        }
+        edges = tuple(segments[i].external_id for i in ids if i in segments)
+        shapes = {
+            s.external_id: [(float(x), float(y)) for x, y, *_ in to_shape(s.geom).coords]
+            for s in segments.values()
+        }
+        approach = {s.approach_segment_id for s in plan.steps} - set(segments)
+        if approach:
+            segments |= {
+                s.id: s
+                for s in session.scalars(select(RoadSegment).where(RoadSegment.id.in_(approach)))
+            }
+        unit = session.get(Unit, plan.unit_id)
+        out.append(
+            LivePlan(
+                plan_id=plan.id, status=plan.status, unit_id=plan.unit_id,
+                unit_code=unit.code if unit else str(plan.unit_id),
+                incident_id=plan.incident_id, eta_s=plan.eta_s, length_m=plan.length_m,
+                edges=edges, shapes=shapes,
+                steps=tuple(
+                    LiveStep(
+                        seq=s.seq, intersection_id=s.intersection_id, tls_id=s.tls_id,
+                        approach_edge=segments[s.approach_segment_id].external_id,
+                        eta_s=s.eta_s, green_from_s=s.green_from_s,
+                        green_until_s=s.green_until_s,
+                    )
+                    for s in plan.steps
+                    if s.approach_segment_id in segments
+                ),
+            )
+        )  # fmt: skip
+    return out
+
+
+def preemption_plan_statuses(*, session: Session, plan_ids: list[int]) -> dict[int, str]:
+    """Return the status of each plan (plans that no longer exist are left out)."""
+    if not plan_ids:
+        return {}
+    rows = session.execute(
+        select(PreemptionPlan.id, PreemptionPlan.status).where(PreemptionPlan.id.in_(plan_ids))
+    ).all()
+    return {int(i): str(s) for i, s in rows}
+
+
+def pushed_signal_plans(*, session: Session) -> list[PushedPlan]:
+    """Return the plan in force per traffic light: the newest pushed plan naming that tls."""
+    rows = session.scalars(
+        select(SignalPlan)
+        .where(SignalPlan.status == SignalPlanStatus.pushed.value, SignalPlan.tls_id.is_not(None))
+        .order_by(SignalPlan.pushed_at.desc(), SignalPlan.id.desc())
+    ).all()
+    seg_ids = {int(a) for plan in rows for ph in plan.phases for a in ph.get("approaches", [])}
+    edge_of = dict(
+        session.execute(
+            select(RoadSegment.id, RoadSegment.external_id).where(RoadSegment.id.in_(seg_ids))
+        ).all()
+    )
+    out: dict[str, PushedPlan] = {}
+    for plan in rows:
+        if plan.tls_id is None or plan.tls_id in out or plan.pushed_at is None:
+            continue
+        out[plan.tls_id] = PushedPlan(
+            plan_id=plan.id, intersection_id=plan.intersection_id, tls_id=plan.tls_id,
+            version=plan.version, cycle_s=float(plan.cycle_s),
+            phases=tuple(
+                (str(ph["name"]),
+                 tuple(edge_of[int(a)] for a in ph.get("approaches", []) if int(a) in edge_of),
+                 float(ph["green_s"]))
+                for ph in plan.phases
+            ),
+            pushed_at=plan.pushed_at,
+        )  # fmt: skip
+    return sorted(out.values(), key=lambda p: p.plan_id)
+
+
+def note_signal_plan_applied(*, session: Session, plan_id: int, note: str) -> None:
+    """Append a line to a signal plan's notes (the twin says it runs the plan, and how)."""
+    plan = session.get(SignalPlan, plan_id)
+    if plan is None:
+        raise LookupError(f"no signal plan {plan_id}")
+    # A new list: JSONB columns track assignment, not in-place mutation.
+    plan.notes = [*(plan.notes or []), note]
+    session.flush()

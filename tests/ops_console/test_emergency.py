@@ -144,3 +144,39 @@ def test_create_route_propose_approve_and_abort(
             {"i": plan_id},
         ).one()  # fmt: skip
     assert tuple(row) == ("aborted", "operator", "operator", "unit diverted")
+
+
+def _progress(**kw: Any) -> dict[str, Any]:
+    report = {
+        "plan_id": 7, "unit_id": 1, "unit_code": "RTW-1", "incident_id": 3,
+        "status": "en_route", "lon": POINT[1], "lat": POINT[0], "elapsed_s": 42.0,
+        "planned_eta_s": 128.0, "eta_remaining_s": 75.5, "distance_remaining_m": 1040.0,
+        "speed_kmh": 48.2, "junctions_passed": 1, "junctions_total": 3, "travel_s": None,
+        "after_action": None, "detail": "", "sim_time_s": 900.0,
+    }  # fmt: skip
+    return {**report, **kw}
+
+
+def test_a_twin_report_updates_table_marker_and_status(
+    console: Flask, emergency: ModuleType
+) -> None:
+    with as_user(console, "viewer"):
+        runs, table, markers, status = emergency.follow_run(_progress(), {})
+        assert status == "RTW-1: 1 of 3 signals passed."
+        (row,) = table.children.children[1].children  # the wrap, its table, the body
+        cells = [c.children for c in row.children]
+        assert cells == ["RTW-1", "7", "en route", "1 / 3", "1:16", "1.04", "48", "0:42"]
+        (marker,) = markers
+        assert marker.center == [POINT[0], POINT[1]]
+        # A second unit's report adds a row; the first one's stays.
+        runs, table, markers, _s = emergency.follow_run(
+            _progress(plan_id=8, unit_code="LF-1", lon=None, lat=None), runs
+        )
+        assert set(runs) == {"7", "8"}
+        assert len(table.children.children[1].children) == 2
+        assert len(markers) == 1  # no position yet: no marker
+        _r, _t, _m, status = emergency.follow_run(
+            _progress(status="arrived", travel_s=131.0, junctions_passed=3), runs
+        )
+        assert status == "RTW-1 arrived after 2:11 (planned 2:08)."
+        assert emergency.follow_run(None, runs) == (emergency.dash.no_update,) * 4

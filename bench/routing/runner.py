@@ -7,10 +7,11 @@ free-flow routes is closed in both directions; `pairs` incidents at random inter
 `pairs` units at random intersections are created.
 
 Timed, interleaved pair by pair so that both see the same machine load:
-- ours: `route_unit(alternatives=3)`, the console's call: cost snapshot (live speeds and
-  closures), snapping both ends, best route plus three penalised alternatives, geometry and
-  signals;
-- ours-1: `route_unit(alternatives=0)`, the best route only;
+- ours: `route_unit(alternatives=3)`, the console's call: both ends, cost snapshot (live
+  speeds and closures) with snapping, one pgRouting call for the source's and the target's
+  shortest-path trees, the best route plus up to three via-node alternatives read off them,
+  geometry and signals;
+- ours-1: `route_unit(alternatives=0)`, the best route only (one pgr_dijkstra);
 - baseline: `shortest_path` (one free-flow pgr_dijkstra, no live costs, no closures, no
   geometry) between the same snapped intersections.
 """
@@ -151,15 +152,22 @@ def _setup(session: Any, *, pairs: int, seed: int) -> dict[str, Any]:
 
 
 def _time_pairs(session: Any, ctx: dict[str, Any]) -> dict[str, list[float]]:
+    from sqlalchemy import text
+
     from shared.incidents.service import route_unit
     from shared.roads.service import shortest_path
     from shared.traffic.schemas import NoRouteError
 
+    found: dict[int, int] = ctx.setdefault("alternatives_found", {})
+
     def ours(u: int, i: int, alternatives: int) -> None:
         try:
-            route_unit(session=session, unit_id=u, incident_id=i, alternatives=alternatives)
+            r = route_unit(session=session, unit_id=u, incident_id=i, alternatives=alternatives)
         except NoRouteError:
             ctx["unreachable"] = ctx.get("unreachable", 0) + 1
+            return
+        if alternatives:
+            found[len(r.alternatives)] = found.get(len(r.alternatives), 0) + 1
 
     calls = {
         "route_unit (3 alternatives)": lambda u, i, s, t: ours(u, i, 3),
@@ -173,15 +181,31 @@ def _time_pairs(session: Any, ctx: dict[str, Any]) -> dict[str, list[float]]:
         for call in calls.values():
             call(u, i, s, t)
     times: dict[str, list[float]] = {name: [] for name in calls}
+    # CPU per call, which the machine's load does not inflate: this process's CPU time plus
+    # the database backend's (/proc, in clock ticks), summed per variant over the rep.
+    backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    cpu = ctx.setdefault("cpu_s", {name: [0.0, 0] for name in calls})
     for k, (u, i, (s, t)) in enumerate(rows):
         # Rotate the order so that no variant always runs first (cache effects).
         names = list(calls)
         names = names[k % 3 :] + names[: k % 3]
         for name in names:
+            b0, c0 = _backend_cpu_s(backend), time.process_time()
             t0 = time.perf_counter()
             calls[name](u, i, s, t)
             times[name].append((time.perf_counter() - t0) * 1000.0)
+            cpu[name][0] += time.process_time() - c0 + _backend_cpu_s(backend) - b0
+            cpu[name][1] += 1
     return times
+
+
+def _backend_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a local process (Linux /proc; 0 where unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(*, pairs: int, reps: int, seed: int) -> dict[str, Any]:
@@ -260,6 +284,10 @@ def run(*, pairs: int, reps: int, seed: int) -> dict[str, Any]:
         "per_rep": per_rep,
         "medians": medians,
         "unreachable": ctx.get("unreachable", 0),
+        # How many alternatives the 3-alternative calls returned (all reps, warm-up included).
+        "alternatives_found": dict(sorted(ctx.get("alternatives_found", {}).items())),
+        # Mean CPU ms per call (client process + database backend), over all timed reps.
+        "cpu_ms_per_call": {n: 1000.0 * c / max(1, k) for n, (c, k) in ctx["cpu_s"].items()},
         "load_avg_1min": loads,
         "intersections": ctx["intersections"],
         "wall_s": time.monotonic() - t_wall,
@@ -274,16 +302,23 @@ def table(res: dict[str, Any]) -> str:
         f"routing on the seeded city ({res['intersections']} intersections), {res['pairs']} "
         f"random unit/incident pairs x {res['reps']} reps; medians of the per-rep percentiles; "
         f"load average {statistics.median(res['load_avg_1min']):.1f} on {os.cpu_count()} CPUs",
-        f"{'variant':<30} {'p50 ms':>8} {'p99 ms':>8} {'p50 x base':>11} {'p99 x base':>11}",
+        f"{'variant':<30} {'p50 ms':>8} {'p99 ms':>8} {'p50 x base':>11} {'p99 x base':>11} "
+        f"{'CPU ms/call':>12}",
     ]
     for name, m in med.items():
         lines.append(
             f"{name:<30} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} "
-            f"{m['p50_ms'] / base['p50_ms']:>11.2f} {m['p99_ms'] / base['p99_ms']:>11.2f}"
+            f"{m['p50_ms'] / base['p50_ms']:>11.2f} {m['p99_ms'] / base['p99_ms']:>11.2f} "
+            f"{res['cpu_ms_per_call'][name]:>12.2f}"
         )
     ours = med["route_unit (3 alternatives)"]["p99_ms"]
     verdict = "meets" if ours <= 20.0 else "misses"
     lines.append(f"target: route_unit p99 <= 20 ms -> {verdict} ({ours:.2f} ms)")
+    found = res["alternatives_found"]
+    lines.append(
+        "alternatives returned by route_unit (3 alternatives): "
+        + ", ".join(f"{k}: {v} calls" for k, v in found.items())
+    )
     if res["unreachable"]:
         lines.append(f"{res['unreachable']} calls found no route (counted in the times)")
     return "\n".join(lines)

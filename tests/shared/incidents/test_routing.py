@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from shared.incidents.models import Incident, Unit
 from shared.incidents.schemas import IncidentCreate, UnitRoute
 from shared.incidents.service import close_incident, create_incident, route_unit
 from shared.roads.models import Intersection, RoadSegment
-from shared.traffic.schemas import NoRouteError, RoadClosureCreate
+from shared.traffic.schemas import NoRouteError, RoadClosureCreate, RouteOption
 from shared.traffic.service import (
     active_closures,
     close_road,
@@ -273,3 +274,94 @@ def test_a_unit_at_the_incident_gets_an_empty_route(db_session: Session) -> None
     assert r.source_intersection_id == r.target_intersection_id
     assert (r.best.eta_s, r.best.length_m, r.best.segment_ids, r.alternatives) == (0, 0, [], [])
     assert r.best.geometry["coordinates"] == [[lon, lat], [lon, lat]]
+
+
+def _shared_s(option: RouteOption, other: RouteOption, cost: dict[int, float]) -> float:
+    theirs = set(other.segment_ids)
+    return sum(cost[s] for s in option.segment_ids if s in theirs)
+
+
+def test_alternatives_are_distinct_bounded_locally_optimal_and_priced_live(
+    db_session: Session,
+) -> None:
+    # Slow half of the detector approaches down (12 km/h), so live costs shape the routes.
+    speeds = {d.segment_id: 12.0 for d in detectors(db_session)[::2]}
+    for det in detectors(db_session)[::2]:
+        set_latest(db_session, det.speed_ds, speeds[det.segment_id])
+    segs = {s.id: s for s in db_session.scalars(select(RoadSegment))}
+    cost = {
+        i: max(s.cost_s, s.length_m * 3.6 / speeds[i]) if i in speeds else s.cost_s
+        for i, s in segs.items()
+    }
+    unit = _unit(db_session)
+    snap = cost_snapshot(session=db_session)
+    targets = db_session.scalars(
+        select(Intersection.id)
+        .where(Intersection.signalised.is_(True))
+        .order_by(Intersection.geom.op("<->")(unit.position).desc())
+        .limit(6)
+    ).all()
+    offered = 0
+    for node in targets:
+        r = route_unit(
+            session=db_session, unit_id=unit.id, incident_id=_incident_at_node(db_session, node).id
+        )
+        best = r.best
+        options = [best, *r.alternatives]
+        assert len({tuple(o.segment_ids) for o in options}) == len(options)
+        offered += len(r.alternatives)
+        for o in options:
+            assert (
+                o.source_id == r.source_intersection_id and o.target_id == r.target_intersection_id
+            )
+            ends = [(segs[s].source, segs[s].target) for s in o.segment_ids]
+            assert [a for a, _b in ends] == o.intersection_ids[:-1]
+            assert [b for _a, b in ends] == o.intersection_ids[1:]
+            assert len(set(o.intersection_ids)) == len(o.intersection_ids)
+            assert o.eta_s == pytest.approx(sum(cost[s] for s in o.segment_ids))
+            assert o.live_segment_ids == [s for s in o.segment_ids if s in speeds]
+            assert not set(o.segment_ids) & snap.closed
+        for n, alt in enumerate(r.alternatives):
+            assert best.eta_s - 1e-6 <= alt.eta_s <= 1.4 * best.eta_s + 1e-6
+            assert _shared_s(alt, best, cost) <= 0.8 * best.eta_s + 1e-6
+            for other in r.alternatives[:n]:
+                assert _shared_s(alt, other, cost) <= 0.8 * min(alt.eta_s, other.eta_s) + 1e-6
+            # Locally optimal: every stretch of at most 10 % of the best route's time is a
+            # fastest route on the live costs (pgRouting's own many-to-many answer).
+            nodes = alt.intersection_ids
+            fastest = {
+                (int(a), int(b)): float(c)
+                for a, b, c in db_session.execute(
+                    text(
+                        "SELECT start_vid, end_vid, agg_cost FROM pgr_dijkstraCost(:e, "
+                        "CAST(:n AS bigint[]), CAST(:n AS bigint[]), directed => true)"
+                    ),
+                    {"e": snap.edges_sql(), "n": nodes},
+                )
+            }
+            at = [0.0]
+            for s in alt.segment_ids:
+                at.append(at[-1] + cost[s])
+            for i, j in itertools.combinations(range(len(nodes)), 2):
+                if at[j] - at[i] <= 0.1 * best.eta_s:
+                    assert at[j] - at[i] == pytest.approx(fastest[(nodes[i], nodes[j])])
+    assert offered >= len(targets), "long trips across Adlershof have alternatives"
+
+
+def test_alternatives_never_use_a_closed_road(db_session: Session) -> None:
+    unit = _unit(db_session)
+    incident, before = _far_incident(db_session, unit)
+    assert before.alternatives
+    first = before.alternatives[0]
+    only_there = [s for s in first.segment_ids if s not in before.best.segment_ids]
+    closures = close_road(
+        session=db_session,
+        data=RoadClosureCreate(
+            segment_id=only_there[len(only_there) // 2], reason="crane", created_by="op1"
+        ),
+    )
+    closed = {c.segment_id for c in closures}
+    after = route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
+    assert after.best.segment_ids == before.best.segment_ids
+    assert all(not closed & set(o.segment_ids) for o in after.alternatives)
+    assert first.segment_ids not in [o.segment_ids for o in after.alternatives]

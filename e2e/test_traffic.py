@@ -69,6 +69,18 @@ def test_propose_review_and_approve_by_keyboard(page: Page, city: City, artifact
         ).one()
     assert tuple(row) == ("approved", "operator")
 
+    _tab_to(page, "button.traffic-approved-select")
+    page.keyboard.press("ArrowDown")
+    _choose_option(page, f"{node} · v1")
+    _tab_to(page, "#traffic-push")
+    page.keyboard.press("Enter")
+    expect(status).to_contain_text(f"Plan {plan_id} pushed to the signal.", timeout=SLOW_MS)
+    with city.engine.connect() as c:
+        pushed = c.scalar(text("SELECT status FROM signal_plan WHERE id = :i"), {"i": plan_id})
+    assert pushed == "pushed"
+    _close_dropdowns(page)
+    check_axe(page, "traffic-pushed-en")
+
 
 def test_arabic_page_is_axe_clean(page: Page, city: City, artifacts: Path) -> None:
     login(page, city, "operator", lang="ar")

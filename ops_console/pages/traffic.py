@@ -1,5 +1,6 @@
 """Traffic: congestion per detector segment (map and table), and the signal plans with their
-review and approval flow (propose from measured flows, read the change, approve or reject),
+review and approval flow (propose from measured flows, read the change, approve or reject, push
+an approved plan to its signal),
 and the incidents that automatic detection (shared/traffic/aid.py) currently sees.
 
 Plan changes re-check the user's role in the database (operators and above). The tables carry
@@ -27,6 +28,7 @@ from shared.traffic.service import (
     approve_signal_plan,
     diff_signal_plan,
     list_signal_plans,
+    mark_signal_plan_pushed,
     propose_signal_plan,
     reject_signal_plan,
     segment_congestion,
@@ -207,13 +209,17 @@ def _plans_table() -> Any:
     )  # fmt: skip
 
 
-def _draft_options() -> list[dict[str, Any]]:
+def _plan_options(status: str) -> list[dict[str, Any]]:
     with session_scope() as session:
         return [
             {"label": f"{p.intersection_id} · v{p.version}", "value": p.id}
             for p in list_signal_plans(session=session)
-            if p.status == "draft"
+            if p.status == status
         ]
+
+
+def _draft_options() -> list[dict[str, Any]]:
+    return _plan_options("draft")
 
 
 def _junction_options() -> list[dict[str, Any]]:
@@ -312,6 +318,24 @@ def layout(**_query: Any) -> html.Div:
                         className="form-row",
                     ),
                     html.Div(id="traffic-diff-view"),
+                    html.Div(
+                        [
+                            html.Div(
+                                [
+                                    html.Label(_("Approved plan"), htmlFor="traffic-approved"),
+                                    _select("traffic-approved", _plan_options("approved")),
+                                ],
+                                className="field",
+                            ),
+                            html.Button(
+                                _("Push to the signal"),
+                                id="traffic-push",
+                                disabled=not act,
+                                className="btn",
+                            ),
+                        ],
+                        className="form-row",
+                    ),
                     html.Div(_plans_table(), id="traffic-plans"),
                 ],
                 **{"aria-labelledby": "traffic-plans-title"},
@@ -372,12 +396,15 @@ def _diff_view(plan_id: int) -> html.Div:
     Output("traffic-plans", "children"),
     Output("traffic-draft", "options"),
     Output("traffic-draft", "value"),
+    Output("traffic-approved", "options"),
     Input("traffic-propose", "n_clicks"),
     Input("traffic-diff", "n_clicks"),
     Input("traffic-approve", "n_clicks"),
     Input("traffic-reject", "n_clicks"),
+    Input("traffic-push", "n_clicks"),
     State("traffic-junction", "value"),
     State("traffic-draft", "value"),
+    State("traffic-approved", "value"),
     prevent_initial_call=True,
 )
 def plan_action(
@@ -385,11 +412,37 @@ def plan_action(
     _d: int | None,
     _a: int | None,
     _r: int | None,
+    _u: int | None,
     junction: int | None,
     draft: int | None,
+    approved: int | None,
 ) -> tuple[Any, ...]:
-    """Propose, show, approve or reject a signal plan."""
-    return act_on_signal_plan(action=str(ctx.triggered_id), junction=junction, draft=draft)
+    """Propose, show, approve, reject or push a signal plan."""
+    action = str(ctx.triggered_id)
+    if action == "traffic-push":
+        return push_signal_plan(plan_id=approved)
+    result = act_on_signal_plan(action=action, junction=junction, draft=draft)
+    # An approval makes the plan pushable at once, without reloading the page.
+    approved_options = _plan_options("approved") if action == "traffic-approve" else dash.no_update
+    return (*result, approved_options)
+
+
+def push_signal_plan(*, plan_id: int | None) -> tuple[Any, ...]:
+    """Push an approved plan to its signal as the logged-in user (the twin applies pushed plans)."""
+    keep = dash.no_update
+    if not plan_id:
+        return _("Choose an approved plan to push."), keep, keep, keep, keep, keep
+    try:
+        actor = _actor()
+    except PermissionError as exc:
+        return str(exc), keep, keep, keep, keep, keep
+    try:
+        with session_scope() as session:
+            mark_signal_plan_pushed(session=session, plan_id=plan_id, pushed_by=actor)
+    except (LookupError, ValueError):
+        return _("Not possible: the plan changed meanwhile."), keep, keep, keep, keep, keep
+    message = _("Plan %(id)d pushed to the signal.", id=plan_id)
+    return message, keep, _plans_table(), keep, keep, _plan_options("approved")
 
 
 def act_on_signal_plan(*, action: str, junction: int | None, draft: int | None) -> tuple[Any, ...]:

@@ -103,6 +103,38 @@ def test_propose_review_approve(
     assert tuple(row) == ("approved", "operator", "operator")
 
 
+def test_push_an_approved_plan(
+    console: Flask, engine: Engine, traffic: ModuleType, junction: tuple[int, list[Detector]]
+) -> None:
+    node, _dets = junction
+    with as_user(console, "operator"):
+        message, *_rest = traffic.act_on_signal_plan(
+            action="traffic-propose", junction=node, draft=None
+        )
+        plan_id = int(message.split()[1])
+        message, *_rest = traffic.push_signal_plan(plan_id=plan_id)
+        assert message == "Not possible: the plan changed meanwhile."  # a draft is not pushed
+        traffic.act_on_signal_plan(action="traffic-approve", junction=None, draft=plan_id)
+        page = str(traffic.layout())
+        assert "traffic-approved" in page and f"{node} · v1" in page
+    with as_user(console, "viewer"):
+        message, *_rest = traffic.push_signal_plan(plan_id=plan_id)
+        assert "may not change signal plans" in message
+    with as_user(console, "operator"):
+        message, _view, plans, _drafts, _draft, approved = traffic.push_signal_plan(plan_id=plan_id)
+        assert message == f"Plan {plan_id} pushed to the signal."
+        assert plan_id not in [o["value"] for o in approved]
+        assert "pushed" in str(plans)
+        message, *_rest = traffic.push_signal_plan(plan_id=None)
+        assert message == "Choose an approved plan to push."
+    with engine.connect() as c:
+        status, pushed_at, notes = c.execute(
+            text("SELECT status, pushed_at, notes FROM signal_plan WHERE id = :i"), {"i": plan_id}
+        ).one()
+    assert status == "pushed" and pushed_at is not None
+    assert any(n.startswith("pushed by operator at ") for n in notes)
+
+
 def test_no_flows_is_explained(console: Flask, engine: Engine, traffic: ModuleType) -> None:
     with engine.connect() as c:
         node = c.scalar(

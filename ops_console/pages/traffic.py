@@ -236,6 +236,16 @@ def _select(id_: str, options: list[dict[str, Any]]) -> dcc.Dropdown:
                         searchable=False)  # fmt: skip
 
 
+def _field(label: str, id_: str, options: list[dict[str, Any]]) -> html.Div:
+    return html.Div([html.Label(label, htmlFor=id_), _select(id_, options)], className="field")
+
+
+def _button(label: str, id_: str, *, enabled: bool, primary: bool = False) -> html.Button:
+    # Disabled for viewers; the server checks the role again on every action.
+    return html.Button(label, id=id_, disabled=not enabled,
+                       className="btn btn-primary" if primary else "btn")  # fmt: skip
+
+
 def layout(**_query: Any) -> html.Div:
     """Return the page: congestion map and table, signal plans and the review controls."""
     act = can_act()
@@ -276,63 +286,29 @@ def layout(**_query: Any) -> html.Div:
                     ),
                     html.Div(
                         [
-                            html.Div(
-                                [
-                                    html.Label(_("Intersection"), htmlFor="traffic-junction"),
-                                    _select("traffic-junction", _junction_options()),
-                                ],
-                                className="field",
-                            ),
-                            html.Button(
-                                _("Propose a plan"),
-                                id="traffic-propose",
-                                disabled=not act,
-                                className="btn",
-                            ),
+                            _field(_("Intersection"), "traffic-junction", _junction_options()),
+                            _button(_("Propose a plan"), "traffic-propose", enabled=act),
                         ],
                         className="form-row",
                     ),
                     html.Div(
                         [
-                            html.Div(
-                                [
-                                    html.Label(_("Draft to review"), htmlFor="traffic-draft"),
-                                    _select("traffic-draft", _draft_options()),
-                                ],
-                                className="field",
-                            ),
+                            _field(_("Draft to review"), "traffic-draft", _draft_options()),
                             html.Button(_("Show the change"), id="traffic-diff", className="btn"),
-                            html.Button(
-                                _("Approve plan"),
-                                id="traffic-approve",
-                                disabled=not act,
-                                className="btn btn-primary",
+                            _button(
+                                _("Approve plan"), "traffic-approve", enabled=act, primary=True
                             ),
-                            html.Button(
-                                _("Reject plan"),
-                                id="traffic-reject",
-                                disabled=not act,
-                                className="btn",
-                            ),
+                            _button(_("Reject plan"), "traffic-reject", enabled=act),
                         ],
                         className="form-row",
                     ),
                     html.Div(id="traffic-diff-view"),
                     html.Div(
                         [
-                            html.Div(
-                                [
-                                    html.Label(_("Approved plan"), htmlFor="traffic-approved"),
-                                    _select("traffic-approved", _plan_options("approved")),
-                                ],
-                                className="field",
+                            _field(
+                                _("Approved plan"), "traffic-approved", _plan_options("approved")
                             ),
-                            html.Button(
-                                _("Push to the signal"),
-                                id="traffic-push",
-                                disabled=not act,
-                                className="btn",
-                            ),
+                            _button(_("Push to the signal"), "traffic-push", enabled=act),
                         ],
                         className="form-row",
                     ),

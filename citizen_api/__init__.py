@@ -38,6 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # One budget per client across all routes (a per-route default would multiply it).
         RATELIMIT_APPLICATION=settings.api_rate_limit,
         RATELIMIT_AUTH=settings.api_auth_rate_limit,
+        RATELIMIT_LOGIN_FAILURES=settings.api_login_failure_limit,
     )
     if test_config:
         app.config.update(test_config)

@@ -94,3 +94,24 @@ def test_viewer_sees_the_queue_without_controls(
     expect(card).to_be_visible()
     expect(card.locator("button")).to_have_count(0)
     expect(card.locator("input")).to_have_count(0)
+
+
+def test_a_note_being_typed_survives_a_new_request_arriving(
+    page: Page, city: City, citizen_api: tuple[Flask, str]
+) -> None:
+    """A live `service_request.created` adds the new card only: the note an operator is typing
+    on another card keeps its text and its focus."""
+    older = _post_request(citizen_api, f"Older report {uuid.uuid4().hex[:6]}")
+    login(page, city, "operator")
+    page.goto("/requests")
+    expect(page.locator("#app-live")).to_have_attribute("data-connected", "true")
+    box = page.locator(f"#requests-item-{older} input[type=text]")
+    box.click()
+    page.keyboard.type("Crew booked for")
+    expect(box).to_have_value("Crew booked for")
+    newer = _post_request(citizen_api, f"Newer report {uuid.uuid4().hex[:6]}")
+    expect(page.locator(f"#requests-item-{newer}")).to_be_visible(timeout=5000)
+    assert page.locator(".request-card").first.get_attribute("id") == f"requests-item-{newer}"
+    page.keyboard.type(" Tuesday")  # still in the same box
+    expect(box).to_have_value("Crew booked for Tuesday")
+    expect(page.locator(f"#requests-item-{newer} input[type=text]")).to_have_value("")

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     api_auth_rate_limit: str = Field(
         default="20 per minute", validation_alias="API_AUTH_RATE_LIMIT"
     )
+    # Failed logins per account (e-mail), from any address: guesses spread over many addresses
+    # share one budget (NIST SP 800-63B 5.2.2 asks for a per-account limit).
+    api_login_failure_limit: str = Field(
+        default="10 per 15 minutes", validation_alias="API_LOGIN_FAILURE_LIMIT"
+    )
 
     @model_validator(mode="after")
     def _no_secret_defaults_outside_development(self) -> Settings:

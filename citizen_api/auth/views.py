@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, jsonify
+import hashlib
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from citizen_api import tokens
 from citizen_api.auth.service import authenticate_citizen, register_citizen
@@ -18,6 +20,22 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 
 def _auth_limit() -> str:
     return str(current_app.config["RATELIMIT_AUTH"])
+
+
+def _login_failure_limit() -> str:
+    return str(current_app.config["RATELIMIT_LOGIN_FAILURES"])
+
+
+def _login_account() -> str:
+    """Rate-limit key of the account a login names, normalised as accounts are looked up."""
+    data = request.get_json(silent=True)
+    email = data.get("email") if isinstance(data, dict) else None
+    digest = hashlib.sha256(str(email or "").strip().lower().encode()).hexdigest()[:16]
+    return f"login-account:{digest}"
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
 
 
 def _pair(citizen_id: int) -> dict[str, object]:
@@ -56,6 +74,8 @@ def register() -> tuple[Response, int]:
 
 @bp.post("/auth/login")
 @limiter.limit(_auth_limit)
+# Only failures count here, so that a citizen who logs in often is never held back.
+@limiter.limit(_login_failure_limit, key_func=_login_account, deduct_when=_failed)
 def login() -> Response:
     """Exchange e-mail and password for tokens."""
     data = body(LoginIn)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 from pydantic import ValidationError
+from sqlalchemy import Row
 
 from citizen_api.db import db
 from citizen_api.errors import Open311Error
@@ -14,13 +16,12 @@ from citizen_api.open311.render import respond
 from shared.accounts.service import find_api_client
 from shared.service_requests import service as sr
 from shared.service_requests.flows import CREATED, announce_request
-from shared.service_requests.models import RequestStatus, ServiceRequest
+from shared.service_requests.models import RequestStatus
 from shared.service_requests.schemas import (
     Contact,
     RequestCreate,
     RequestInvalid,
     RequestQuery,
-    open311_status,
     w3c,
 )
 
@@ -29,31 +30,36 @@ bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 FMT = "<any(json, xml):fmt>"
 MAX_WINDOW = timedelta(days=90)
 SPEC = "http://wiki.open311.org/GeoReport_v2"
+CLOSED = RequestStatus.closed.value
 
 
-def request_out(r: ServiceRequest) -> dict[str, object]:
-    """Return the public Open311 fields of a request loaded by `find_requests`."""
+def request_out(r: Row[Any]) -> dict[str, object]:
+    """Return the public Open311 fields of one row of `find_requests`."""
+    # Unpacked in LISTING_COLUMNS' order: a Row's attribute access costs about 0.5 µs a field,
+    # a third of the listing's rendering.
+    (rid, status, notes, service_name, service_code, description, agency, requested_at,
+     updated_at, address, address_id, lat, lon, media_url, first_media_id) = r  # fmt: skip
     return {
-        "service_request_id": str(r.id),
-        "status": open311_status(r.status),
-        "status_notes": r.status_notes or None,
-        "service_name": r.service.name,
-        "service_code": r.service.code,
-        "description": r.description or None,
-        "agency_responsible": r.service.agency_responsible or None,
+        "service_request_id": str(rid),
+        "status": "closed" if status == CLOSED else "open",  # as open311_status
+        "status_notes": notes or None,
+        "service_name": service_name,
+        "service_code": service_code,
+        "description": description or None,
+        "agency_responsible": agency or None,
         "service_notice": None,
-        "requested_datetime": w3c(r.requested_at),
-        "updated_datetime": w3c(r.updated_at),
+        "requested_datetime": w3c(requested_at),
+        "updated_datetime": w3c(updated_at),
         "expected_datetime": None,
-        "address": r.address_string,
-        "address_id": r.address_id,
+        "address": address,
+        "address_id": address_id,
         "zipcode": None,
-        "lat": r.lat,
-        "long": r.lon,
-        "media_url": r.media_url
+        "lat": lat,
+        "long": lon,
+        "media_url": media_url
         or (
-            url_for("reports.media", media_id=r.first_media_id, kind="full", _external=True)
-            if r.first_media_id is not None
+            url_for("reports.media", media_id=first_media_id, kind="full", _external=True)
+            if first_media_id is not None
             else None
         ),
     }

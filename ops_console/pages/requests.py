@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import dash
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html
+from dash import ALL, Input, Output, Patch, State, callback, ctx, dcc, html
 from flask_babel import gettext as _
 
 from ops_console.actions import REQUIRED_ROLE, ActionRefused, act_on_request
@@ -31,6 +32,7 @@ def can_act() -> bool:
 
 def layout(**_query: Any) -> html.Div:
     """Return the page: the queue of requests not yet closed, newest first."""
+    items = read_queue()
     return html.Div(
         className="page requests",
         children=[
@@ -45,24 +47,73 @@ def layout(**_query: Any) -> html.Div:
             # Announces what a status change did (or why the server refused it).
             html.P(id="requests-action-status", className="action-status", role="status"),
             dcc.Store(id="requests-version", data=0),
+            # What the queue shows: [[id, stamp], ...] in order, so that a change patches only
+            # the cards that changed.
+            dcc.Store(id="requests-shown", data=shown_state(items)),
             html.Div(
-                render_queue(),
+                render_queue(items, can_act=can_act()),
                 id="requests-queue",
-                className="feed requests-queue",
+                # keep-focus (assets/keep_focus.js): a card inserted above remounts the others.
+                className="feed requests-queue keep-focus",
                 **{"aria-live": "polite", "aria-relevant": "additions text"},
             ),
         ],
     )
 
 
-def render_queue() -> list[Any]:
-    """Read the queue from the database and render one card per request."""
+def read_queue() -> list[RequestQueueItem]:
+    """Return the queue from the database: requests not yet closed, newest first."""
     with session_scope() as session:
-        items = list_request_queue(session=session, limit=QUEUE_LIMIT)
+        return list_request_queue(session=session, limit=QUEUE_LIMIT)
+
+
+def render_queue(items: list[RequestQueueItem], *, can_act: bool) -> list[Any]:
+    """Render one card per request (or the empty-queue line)."""
     if not items:
         return [html.P(_("No open requests."), className="feed-empty")]
-    act = can_act()
-    return [request_card(item, can_act=act) for item in items]
+    return [request_card(item, can_act=can_act) for item in items]
+
+
+def _stamp(item: RequestQueueItem) -> str:
+    # Everything a card shows comes from the item, so equal stamps mean equal cards.
+    return hashlib.blake2b(item.model_dump_json().encode(), digest_size=8).hexdigest()
+
+
+def shown_state(items: list[RequestQueueItem]) -> list[list[Any]]:
+    """Return what `requests-shown` holds for these items: [[id, stamp], ...] in order."""
+    return [[item.id, _stamp(item)] for item in items]
+
+
+def patch_queue(
+    shown: list[list[Any]], items: list[RequestQueueItem], *, can_act: bool
+) -> tuple[Any, list[list[Any]]]:
+    """Return what turns the cards `shown` into `items`, and the new `requests-shown`.
+
+    A Patch that deletes, inserts and replaces only the cards that changed: the others keep
+    their state in the browser (a note an operator is typing). The whole list only where
+    there are no cards to keep (an empty queue on either side) or the order changed.
+    """
+    state = shown_state(items)
+    old_ids = [int(rid) for rid, _stamp in shown]
+    new_pos = {item.id: k for k, item in enumerate(items)}
+    kept = [rid for rid in old_ids if rid in new_pos]
+    if not old_ids or not items or [new_pos[r] for r in kept] != sorted(new_pos[r] for r in kept):
+        return render_queue(items, can_act=can_act), state
+    if state == shown:
+        return dash.no_update, dash.no_update
+    patch = Patch()
+    # Deletions from the end, so that earlier indexes stay valid; then the kept cards are in
+    # the new order and inserting or replacing at ascending new indexes yields the new list.
+    for idx in range(len(old_ids) - 1, -1, -1):
+        if old_ids[idx] not in new_pos:
+            del patch[idx]
+    old_stamp = {int(rid): stamp for rid, stamp in shown}
+    for k, (item, (_rid, stamp)) in enumerate(zip(items, state, strict=True)):
+        if item.id not in old_stamp:
+            patch.insert(k, request_card(item, can_act=can_act))
+        elif old_stamp[item.id] != stamp:
+            patch[k] = request_card(item, can_act=can_act)
+    return patch, state
 
 
 def request_card(item: RequestQueueItem, *, can_act: bool) -> html.Article:
@@ -167,15 +218,20 @@ def _controls(item: RequestQueueItem) -> html.Div:
 
 @callback(
     Output("requests-queue", "children"),
+    Output("requests-shown", "data"),
     Input("app-socket", "data-service_request.created"),
     Input("app-socket", "data-service_request.updated"),
     Input("requests-version", "data"),
+    State("requests-shown", "data"),
     prevent_initial_call=True,
 )
-def refresh_queue(_created: Any, _updated: Any, _version: Any) -> list[Any]:
+def refresh_queue(
+    _created: Any, _updated: Any, _version: Any, shown: list[list[Any]] | None
+) -> tuple[Any, Any]:
     """Re-read the queue when a request arrives or changes (the event is a trigger, the
-    database the truth: two events in one tick would otherwise lose one)."""
-    return render_queue()
+    database the truth: two events in one tick would otherwise lose one), and patch only the
+    cards that changed, so that a note typed in another card is kept."""
+    return patch_queue(shown or [], read_queue(), can_act=can_act())
 
 
 @callback(

@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import Base
 
@@ -99,11 +99,6 @@ class ServiceRequest(Base):
     media: Mapped[list[RequestMedia]] = relationship(
         order_by="RequestMedia.id", cascade="all, delete-orphan"
     )
-    # Filled by listings in SQL (service.find_requests), so that rendering 1,000 rows needs no
-    # WKB parsing and no media query; None where a query did not ask for them.
-    lon: Mapped[float | None] = query_expression()
-    lat: Mapped[float | None] = query_expression()
-    first_media_id: Mapped[int | None] = query_expression()
 
 
 class StatusChange(Base):

@@ -27,6 +27,7 @@ LIMIT = 6  # per minute, per key, across all routes
 # One client with a generous timeout: a busy 2-core machine can take seconds to answer.
 http = httpx.Client(timeout=60)
 AUTH_LIMIT = 2  # per minute, per address and auth route
+FAIL_LIMIT = 3  # failed logins per minute, per account, from any address (> AUTH_LIMIT)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,7 @@ def served(stack: StackState, engine: Engine, api_key: str, tmp_path_factory) ->
         "PYTHONPATH": str(REPO),
         "API_RATE_LIMIT": f"{LIMIT} per minute",
         "API_AUTH_RATE_LIMIT": f"{AUTH_LIMIT} per minute",
+        "API_LOGIN_FAILURE_LIMIT": f"{FAIL_LIMIT} per minute",
     }
     exe = str(Path(sys.executable).with_name("smartcity"))
     with log.open("wb") as out:
@@ -140,3 +142,39 @@ def test_made_up_keys_share_the_address_budget(served: str) -> None:
     ]
     # With a budget per made-up key all of these would pass; as one address, the last cannot.
     assert codes[-1] == 429, codes
+
+
+def _from(address: str) -> httpx.Client:
+    """A client whose requests come from another loopback address (127.0.0.0/8 is ours)."""
+    return httpx.Client(timeout=60, transport=httpx.HTTPTransport(local_address=address))
+
+
+def test_failed_logins_are_limited_per_account_from_any_address(served: str) -> None:
+    """Guesses spread over addresses share the account's budget; successes do not count."""
+    password = "correct horse battery"
+    victim, other = (f"rl-{uuid.uuid4().hex[:10]}@example.org" for _ in range(2))
+    with _from("127.0.0.2") as a, _from("127.0.0.3") as b, _from("127.0.0.4") as c:
+        assert (
+            a.post(
+                f"{served}/api/v1/auth/register", json={"email": victim, "password": password}
+            ).status_code
+            == 201
+        )
+        assert (
+            c.post(
+                f"{served}/api/v1/auth/register", json={"email": other, "password": password}
+            ).status_code
+            == 201
+        )
+        wrong = {"email": victim.upper(), "password": "wrong password"}  # same account
+        for client in (a, a, b):  # within each address's AUTH_LIMIT
+            assert client.post(f"{served}/api/v1/auth/login", json=wrong).status_code == 401
+        # The account's FAIL_LIMIT is spent: another address is held back too, even with the
+        # right password, until the window moves on.
+        over = b.post(f"{served}/api/v1/auth/login", json={"email": victim, "password": password})
+        assert over.status_code == 429 and over.json()["status"] == 429, over.text
+        _retry_after(over)
+        # Another account is not affected.
+        for _ in range(AUTH_LIMIT):
+            ok = c.post(f"{served}/api/v1/auth/login", json={"email": other, "password": password})
+            assert ok.status_code == 200, ok.text

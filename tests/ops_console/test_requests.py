@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import dash
 import pytest
 import redis
 from flask import Flask
@@ -182,3 +183,113 @@ def test_queue_page_lists_open_requests_newest_first(
         page = str(layout())
     assert f"requests-item-{citizen_request}" in page and "Tag an der Brücke" in page
     assert "requests-to" in page  # operators get the controls
+
+
+def _item(rid: int, status: str = "open", note: str = "") -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.service_requests.schemas import HistoryEntry, RequestQueueItem
+
+    at = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(minutes=rid)
+    history = [HistoryEntry(status="open", note="", actor="client:1", changed_at=at)]
+    if status != "open":
+        history.append(HistoryEntry(status=status, note=note, actor="operator", changed_at=at))
+    return RequestQueueItem(
+        id=rid, service_code="graffiti", service_name="Graffiti", status=status,
+        status_notes=note, description=f"Report {rid}", district_id=None, district_code=None,
+        address=None, lat=52.43, long=13.54, photos=0, requested_at=at, updated_at=at,
+        history=history,
+    )  # fmt: skip
+
+
+def _apply(operations: list[dict[str, Any]], children: list[Any]) -> list[Any]:
+    """Apply a Dash Patch's list operations as the browser does."""
+    out = list(children)
+    for op in operations:
+        kind, where, params = op["operation"], op["location"], op["params"]
+        if kind == "Insert":
+            out.insert(params["index"], params["value"])
+        elif kind == "Assign":
+            out[where[0]] = params["value"]
+        elif kind == "Delete":
+            del out[where[0]]
+        else:
+            raise AssertionError(f"unexpected patch operation {kind}")
+    return out
+
+
+def test_queue_update_patches_only_new_changed_and_gone_cards(
+    client_as: Callable[[str], FlaskClient],
+) -> None:
+    """A new request, one changed and one closed: the card an operator may be typing a note in
+    (unchanged) is left alone in the browser, not re-rendered with an empty note."""
+    from dash import Patch
+
+    from ops_console.pages.requests import patch_queue, shown_state
+
+    before = [_item(5), _item(4), _item(3), _item(2)]
+    after = [_item(7), _item(6), _item(5), _item(4, "acknowledged", "On it"), _item(2)]
+    client = client_as("operator")
+    with client.application.test_request_context("/requests"):
+        patch, state = patch_queue(shown_state(before), after, can_act=True)
+        same = patch_queue(shown_state(after), after, can_act=True)
+        empty = patch_queue(shown_state(before), [], can_act=True)
+        first = patch_queue([], after, can_act=True)
+    assert isinstance(patch, Patch) and state == shown_state(after)
+    in_browser = ["typed-in-5", "card-4", "card-3", "typed-in-2"]  # what the browser holds
+    result = _apply(patch.to_plotly_json()["operations"], in_browser)
+    assert [getattr(c, "id", c) for c in result] == [
+        "requests-item-7", "requests-item-6", "typed-in-5", "requests-item-4", "typed-in-2",
+    ]  # fmt: skip
+    assert "On it" in str(result[3])
+    # Nothing changed: nothing is sent. No cards on either side: the whole list.
+    assert same == (dash.no_update, dash.no_update)
+    assert isinstance(empty[0], list) and "feed-empty" in str(empty[0])
+    assert isinstance(first[0], list) and len(first[0]) == len(after)
+
+
+def test_refresh_callback_sends_only_the_new_card(
+    client_as: Callable[[str], FlaskClient], console: Flask, engine: Engine, citizen_request: int
+) -> None:
+    """Through the Dash endpoint, as the browser calls it on `service_request.created`."""
+    from ops_console.pages.requests import read_queue, shown_state
+
+    with console.test_request_context("/requests"):
+        shown = shown_state(read_queue())
+    assert shown[0][0] == citizen_request
+    with session_scope(engine) as session:
+        new = create_request(
+            session=session, actor="client:1",
+            data=RequestCreate(service_code="graffiti", lat=52.4321, long=13.5452,
+                               description="A second tag"),
+        ).id  # fmt: skip
+    try:
+        dash_app = console.extensions["dash"]
+        output = next(k for k in dash_app.callback_map if "requests-shown.data" in k)
+        event = {"id": "app-socket", "property": "data-service_request.created", "value": {}}
+        body = {
+            "output": output,
+            "outputs": [{"id": o["id"], "property": o["property"]} for o in _outputs(output)],
+            "inputs": [
+                event,
+                {"id": "app-socket", "property": "data-service_request.updated", "value": None},
+                {"id": "requests-version", "property": "data", "value": 0},
+            ],
+            "state": [{"id": "requests-shown", "property": "data", "value": shown}],
+            "changedPropIds": ["app-socket.data-service_request.created"],
+        }
+        resp = client_as("operator").post("/_dash-update-component", json=body)
+        assert resp.status_code == 200, resp.data
+        answer = resp.get_json()["response"]
+        ops = answer["requests-queue"]["children"]["operations"]
+        # One card inserted on top; at most the oldest dropped when the queue was full.
+        inserts = [o for o in ops if o["operation"] == "Insert"]
+        assert [o["params"]["index"] for o in inserts] == [0], ops
+        assert inserts[0]["params"]["value"]["props"]["id"] == f"requests-item-{new}"
+        assert all(o["operation"] in ("Insert", "Delete") for o in ops), ops
+        assert all(o["location"][0] >= len(shown) - 1 for o in ops if o["operation"] == "Delete")
+        new_shown = answer["requests-shown"]["data"]
+        assert new_shown[0][0] == new and new_shown[1:] == shown[: len(new_shown) - 1]
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM service_request WHERE id = :i"), {"i": new})

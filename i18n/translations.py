@@ -786,6 +786,10 @@ DE.update({
     "Show the change": "Änderung anzeigen",
     "Approve plan": "Plan freigeben",
     "Reject plan": "Plan ablehnen",
+    "Approved plan": "Freigegebener Plan",
+    "Push to the signal": "An die Ampel übertragen",
+    "Choose an approved plan to push.": "Wählen Sie einen freigegebenen Plan zum Übertragen.",
+    "Plan %(id)d pushed to the signal.": "Plan %(id)d an die Ampel übertragen.",
     "Cycle %(old)s -> %(new)s s; expected delay %(dold)s -> %(dnew)s s per vehicle.":
         "Umlauf %(old)s -> %(new)s s; erwartete Wartezeit %(dold)s -> %(dnew)s s je Fahrzeug.",
     "Phase": "Phase",
@@ -832,6 +836,10 @@ AR.update({
     "Show the change": "عرض التغيير",
     "Approve plan": "اعتماد الخطة",
     "Reject plan": "رفض الخطة",
+    "Approved plan": "خطة معتمدة",
+    "Push to the signal": "إرسال إلى الإشارة",
+    "Choose an approved plan to push.": "اختر خطة معتمدة لإرسالها.",
+    "Plan %(id)d pushed to the signal.": "أُرسلت الخطة %(id)d إلى الإشارة.",
     "Cycle %(old)s -> %(new)s s; expected delay %(dold)s -> %(dnew)s s per vehicle.":
         "الدورة %(old)s -> %(new)s ث؛ التأخير المتوقع %(dold)s -> %(dnew)s ث لكل مركبة.",
     "Phase": "المرحلة",
@@ -884,4 +892,54 @@ AR.update({
     "flag a possible incident; a longer hold confirms it.":
         "انخفاض في السرعة وقفزة في الإشغال قبل الموقع مقارنةً بما بعده، لعدة دقائق، يشيران إلى "
         "حادث محتمل؛ واستمرارهما لمدة أطول يؤكده.",
+})  # fmt: skip
+
+# Emergency page: following a unit's run live in the digital twin.
+DE.update({
+    "waiting to enter": "wartet auf Einfahrt",
+    "en route": "unterwegs",
+    "arrived": "angekommen",
+    "Live run in the twin": "Einsatzfahrt live im digitalen Zwilling",
+    "Units the digital twin drives on approved plans appear here and on the map, updated every "
+    "second.":
+        "Einheiten, die der digitale Zwilling nach freigegebenen Plänen fährt, erscheinen hier "
+        "und auf der Karte, jede Sekunde aktualisiert.",
+    "No unit is on a run in the twin.": "Keine Einheit ist im Zwilling unterwegs.",
+    "Plan": "Plan",
+    "Signals passed": "Ampeln passiert",
+    "Time left (min:s, free flow)": "Restzeit (min:s, freier Verkehr)",
+    "Distance left (km)": "Reststrecke (km)",
+    "Elapsed (min:s)": "Vergangen (min:s)",
+    "Live runs in the twin": "Einsatzfahrten im Zwilling",
+    "%(unit)s: %(passed)d of %(total)d signals passed":
+        "%(unit)s: %(passed)d von %(total)d Ampeln passiert",
+    "%(unit)s arrived after %(time)s (planned %(planned)s).":
+        "%(unit)s ist nach %(time)s angekommen (geplant %(planned)s).",
+    "%(unit)s: the run was aborted.": "%(unit)s: Die Fahrt wurde abgebrochen.",
+    "%(unit)s: %(passed)d of %(total)d signals passed.":
+        "%(unit)s: %(passed)d von %(total)d Ampeln passiert.",
+})  # fmt: skip
+AR.update({
+    "waiting to enter": "بانتظار الدخول",
+    "en route": "في الطريق",
+    "arrived": "وصلت",
+    "Live run in the twin": "المهمة مباشرةً في التوأم الرقمي",
+    "Units the digital twin drives on approved plans appear here and on the map, updated every "
+    "second.":
+        "تظهر هنا وعلى الخريطة الوحدات التي يسيّرها التوأم الرقمي وفق الخطط المعتمدة، وتُحدَّث كل "
+        "ثانية.",
+    "No unit is on a run in the twin.": "لا توجد وحدة في مهمة داخل التوأم الرقمي.",
+    "Plan": "الخطة",
+    "Signals passed": "الإشارات التي تم تجاوزها",
+    "Time left (min:s, free flow)": "الوقت المتبقي (دقيقة:ثانية، حركة حرة)",
+    "Distance left (km)": "المسافة المتبقية (كم)",
+    "Elapsed (min:s)": "الوقت المنقضي (دقيقة:ثانية)",
+    "Live runs in the twin": "المهام المباشرة في التوأم الرقمي",
+    "%(unit)s: %(passed)d of %(total)d signals passed":
+        "%(unit)s: تم تجاوز %(passed)d من %(total)d إشارات",
+    "%(unit)s arrived after %(time)s (planned %(planned)s).":
+        "وصلت %(unit)s بعد %(time)s (المخطط %(planned)s).",
+    "%(unit)s: the run was aborted.": "%(unit)s: أُلغيت المهمة.",
+    "%(unit)s: %(passed)d of %(total)d signals passed.":
+        "%(unit)s: تم تجاوز %(passed)d من %(total)d إشارات.",
 })  # fmt: skip

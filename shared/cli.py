@@ -317,6 +317,13 @@ def beat(loglevel: str) -> None:
     show_default=True,
     help="Seconds a member must be offline before its session is drained (with --members).",
 )
+@click.option(
+    "--in-flight",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Batches sent and not yet confirmed by a worker at once; their MQTT acks still go "
+    "out in order [default: shared.ingest.bridge.DEFAULT_IN_FLIGHT].",
+)
 def bridge(
     max_batch: int,
     wait_ms: int,
@@ -324,6 +331,7 @@ def bridge(
     client_id: str | None,
     members: int,
     takeover_after: float,
+    in_flight: int | None,
 ) -> None:
     """Subscribe to city/# over MQTT, validate and batch readings, enqueue one task per batch.
 
@@ -337,7 +345,7 @@ def bridge(
         member_ids = [f"{base}-{i}" for i in range(members)]
     _export_stack_env()
     from shared.config import get_settings
-    from shared.ingest.bridge import Bridge
+    from shared.ingest.bridge import DEFAULT_IN_FLIGHT, Bridge
     from shared.tasks.celery_app import celery_app, ingest_sink
 
     settings = get_settings()
@@ -353,10 +361,11 @@ def bridge(
         client_id=client_id,
         members=member_ids,
         takeover_after_s=takeover_after,
+        in_flight=in_flight or DEFAULT_IN_FLIGHT,
     )
     click.echo(
         f"bridge: {settings.mqtt_url} -> Celery on {settings.redis_url} "
-        f"(batches of <= {max_batch} readings or {wait_ms} ms)"
+        f"(batches of <= {max_batch} readings or {wait_ms} ms, {b.in_flight} in flight)"
     )
     b.run()
 

@@ -74,6 +74,8 @@ def process_batch(
         )  # fmt: skip
         newest: dict[int, tuple[DatastreamKey, datetime, float]] = {}
         for s in outcome.stored:
+            if s.key.datastream_id not in outcome.advanced:
+                continue  # a newer batch was judged already: this one must not undo its verdict
             cur = newest.get(s.key.datastream_id)
             if cur is None or s.ts > cur[1]:
                 newest[s.key.datastream_id] = (s.key, s.ts, s.value)

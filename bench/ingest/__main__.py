@@ -18,6 +18,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, help="bridge batch size (default 5000)")
     ap.add_argument("--wait-ms", type=int, help="bridge batch wait in ms (default 100)")
     ap.add_argument("--pack", type=int, help="readings per SenML pack (default 100)")
+    ap.add_argument("--in-flight", type=int, help="batches in flight per bridge (default 1)")
     ap.add_argument("--publishers", type=int, help="publisher processes (default 1)")
     ap.add_argument("--no-node-red", dest="node_red", action="store_false", default=None)
     ap.add_argument("--no-seed-design", dest="seed_design", action="store_false", default=None)

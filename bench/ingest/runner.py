@@ -57,6 +57,7 @@ class Config:
         100  # see README: 20 ms makes ~50 tasks/s per bridge, more than 2 cores keep up with
     )
     pack: int = 100
+    in_flight: int = 1  # batches per bridge sent and not yet confirmed (bridge --in-flight)
     publishers: int = 1
     step_s: float = 8.0
     drain_s: float = 5.0
@@ -409,7 +410,8 @@ class Bench(BenchStack):
             self.procs.start(
                 f"bridge-{b}",
                 [SMARTCITY, "bridge", "--client-id", f"bench-bridge-{b}", "--group", "bench",
-                 "--members", str(c.bridges), "--batch", str(c.batch), "--wait-ms", str(c.wait_ms)],
+                 "--members", str(c.bridges), "--batch", str(c.batch), "--wait-ms", str(c.wait_ms),
+                 "--in-flight", str(c.in_flight)],
             )  # fmt: skip
         from shared.stack import free_port, port_open
 
@@ -426,7 +428,8 @@ class Bench(BenchStack):
         for b in range(c.bridges):
             self.procs.wait_log(f"bridge-{b}", "bridge:", timeout=30)
         say(
-            f"pipeline up: {c.bridges} bridge(s) (batch {c.batch}, {c.wait_ms} ms), "
+            f"pipeline up: {c.bridges} bridge(s) (batch {c.batch}, {c.wait_ms} ms, "
+            f"{c.in_flight} in flight), "
             f"{c.workers} worker(s) x {c.concurrency}, Socket.IO on :{self.sio_port}"
         )
 

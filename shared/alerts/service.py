@@ -256,12 +256,19 @@ def apply_observations(
         pair = (o.rule.id, o.key.thing_id)
         current = active.get(pair)
         if current is None:
-            if severity is not None:
-                opened = _open(session, o, severity, now)
-                if opened is not None:
-                    active[pair] = _ActiveAlert(opened.id, opened.severity, opened.value)
-                    changes.append(_change("alert.raised", "opened", opened, o.rule, o.key))
-            continue
+            if severity is None:
+                continue
+            opened = _open(session, o, severity, now)
+            if opened is not None:
+                active[pair] = _ActiveAlert(opened.id, opened.severity, opened.value)
+                changes.append(_change("alert.raised", "opened", opened, o.rule, o.key))
+                continue
+            # Another worker opened it meanwhile (the unique index made us wait for its
+            # commit): judge this value against that alert, or an escalation would be lost.
+            current = _unresolved_for(session, pair)
+            if current is None:
+                continue  # and it was resolved already: the next reading opens a new one
+            active[pair] = current
         escalate = severity == Severity.critical and current.severity == Severity.warning
         resolve = severity is None and o.rule.clears(o.value)
         if not escalate and not resolve:
@@ -419,6 +426,17 @@ def _active_alerts(
         for r in rows
         if (r.rule_id, r.thing_id) in pairs
     }
+
+
+def _unresolved_for(session: Session, pair: tuple[int, int]) -> _ActiveAlert | None:
+    row = session.execute(
+        select(Alert.id, Alert.severity, Alert.value).where(
+            Alert.rule_id == pair[0],
+            Alert.thing_id == pair[1],
+            Alert.status != AlertStatus.resolved,
+        )
+    ).first()
+    return _ActiveAlert(row.id, row.severity, row.value) if row is not None else None
 
 
 def _lock_unresolved(session: Session, alert_id: int) -> Alert | None:

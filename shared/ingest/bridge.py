@@ -9,6 +9,19 @@ appends the result to the batch being built. The thread that runs `run()` (the f
 batch when it holds `max_batch` readings or `max_wait_s` after its first message, calls the sink,
 and then acknowledges the batch's messages.
 
+Batches in flight. A plain sink (a callable) returns when its batch is safe, so a bridge has one
+batch in flight and a reading waits for its batch to close, for the whole round trip of the
+batch ahead of it and for its own. An `AsyncSink` (production: `ConfirmedSink` in
+shared.tasks.celery_app, which sends the Celery task and learns from the worker, through Redis,
+that the batch is committed) lets the flusher hand over up to `in_flight` batches before the
+first is confirmed, so that several workers' processes store one bridge's batches at once. The
+sink's own thread reports each verdict (`on_done`); PUBACKs still go out in the order the
+PUBLISHes came (MQTT 5 §4.6): a batch confirmed early is acknowledged only once every batch
+ahead of it is. With `in_flight` batches unconfirmed the flusher holds, exactly as while a plain
+sink is busy, and the open batch grows. A batch reported as failed (e.g. not confirmed in time)
+is handled like a sink that raised, below; the batches behind it are dropped unacknowledged
+with it, even those already confirmed (their readings come again: harmless duplicates).
+
 Delivery guarantees.
 
 * Persistent session (MQTT 5 §3.1.2.4, §3.1.2.11): a fixed client id, Clean Start = 0 on every
@@ -18,14 +31,14 @@ Delivery guarantees.
   §4.4). The client id must therefore be stable across restarts of one bridge and unique across
   bridges (the default derives it from the host name).
 * Manual acknowledgement (`manual_ack=True`, the default; paho-mqtt 2.2 `Client(manual_ack=...)`
-  + `Client.ack(mid, qos)`): a message's PUBACK is sent only after the sink returned for the
-  batch holding its last reading, so the path broker -> sink is at-least-once. If the sink
-  raises, the bridge drops everything not yet acknowledged, disconnects (keeping the session)
-  and reconnects after a back-off (50 ms doubling to 5 s), and the broker redelivers those
-  messages. Redelivery can duplicate readings; the worker's `ON CONFLICT DO NOTHING` makes that
-  harmless (a redelivered reject gets a new batch_id, so it can be dead-lettered twice). A sink
-  that fails on every attempt stalls ingestion rather than losing data: it must fail only on
-  transport errors, never because of a batch's content.
+  + `Client.ack(mid, qos)`): a message's PUBACK is sent only after the sink returned for (or
+  confirmed) the batch holding its last reading, so the path broker -> sink is at-least-once.
+  If the sink raises, the bridge drops everything not yet acknowledged, disconnects (keeping
+  the session) and reconnects after a back-off (50 ms doubling to 5 s), and the broker
+  redelivers those messages. Redelivery can duplicate readings; the worker's `ON CONFLICT DO
+  NOTHING` makes that harmless (a redelivered reject gets a new batch_id, so it can be
+  dead-lettered twice). A sink that fails on every attempt stalls ingestion rather than losing
+  data: it must fail only on transport errors, never because of a batch's content.
 * With `manual_ack=False` paho acknowledges each message as it is received: a message acked but
   not yet handed to the sink is lost if the bridge process crashes, and a batch whose sink call
   raised is dropped (counted in `dropped`). The window is one flush interval (`max_wait_s`).
@@ -78,7 +91,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -99,6 +112,21 @@ from shared.ingest.topics import (
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Batch], None]
+OnDone = Callable[[BaseException | None], None]
+
+
+@runtime_checkable
+class AsyncSink(Protocol):
+    """A sink that confirms later, so that a bridge can keep several batches in flight."""
+
+    def submit(self, batch: Batch, on_done: OnDone) -> None:
+        """Hand a batch over and return at once; raise only if it could not be sent.
+
+        The sink must later call `on_done(None)` once the batch is safely stored, or
+        `on_done(error)` if it cannot say so (e.g. not confirmed in time): exactly once, from
+        any thread, and never from inside `submit`'s own call while holding its locks.
+        """
+
 
 DEFAULT_GROUP = "smartcity-ingest"
 MQTT_DEFAULT_PORT = 1883  # IANA port for the mqtt scheme, used only when a URL names none
@@ -106,6 +134,8 @@ MAX_RECEIVE_MAXIMUM = 65_535  # MQTT 5 §3.1.2.11.3: the largest Receive Maximum
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 §3.1.2.11.2
 DRAIN_IDLE_S = 2.0  # a drained session is empty once nothing arrived this long, all acknowledged
 DRAIN_CONNECT_TIMEOUT_S = 10.0  # a drain that got no answer by then gives up (and is retried)
+DEFAULT_IN_FLIGHT = 1  # batches an AsyncSink may hold unconfirmed (bench/ingest: 4 not better yet)
+SHUTDOWN_CONFIRM_S = 20.0  # how long stop() waits for batches in flight to be confirmed
 
 
 @dataclass(frozen=True)
@@ -158,7 +188,9 @@ class BridgeCounters:
 class _Pending:
     """A batch being built or waiting for the sink, with the acks it owes the broker."""
 
-    __slots__ = ("acks", "deadline", "generation", "readings", "received_at", "rejects")
+    __slots__ = (
+        "acks", "deadline", "done", "generation", "readings", "received_at", "rejects",
+    )  # fmt: skip
 
     def __init__(self, *, received_at: float, deadline: float, generation: int) -> None:
         self.received_at = received_at
@@ -167,6 +199,10 @@ class _Pending:
         self.readings: list[Reading] = []
         self.rejects: list[Reject] = []
         self.acks: list[tuple[int, int]] = []  # (mid, qos) in order of receipt
+        self.done = False  # in flight: the sink confirmed it
+
+
+_FAILED = _Pending(received_at=0.0, deadline=0.0, generation=-1)  # a batch in flight failed
 
 
 class Bridge:
@@ -189,10 +225,13 @@ class Bridge:
         members: Sequence[str] = (),
         takeover_after_s: float = 30.0,
         drain_only: bool = False,
+        in_flight: int = DEFAULT_IN_FLIGHT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if max_batch < 1 or max_wait_s <= 0 or max_pending_batches < 1:
-            raise ValueError("max_batch, max_wait_s and max_pending_batches must be positive")
+        if max_batch < 1 or max_wait_s <= 0 or max_pending_batches < 1 or in_flight < 1:
+            raise ValueError(
+                "max_batch, max_wait_s, max_pending_batches and in_flight must be positive"
+            )
         if not 1 <= receive_maximum <= MAX_RECEIVE_MAXIMUM:
             raise ValueError(f"receive_maximum must be 1..{MAX_RECEIVE_MAXIMUM}")
         if not 0 <= session_expiry_s <= SESSION_NEVER_EXPIRES:
@@ -219,6 +258,8 @@ class Bridge:
         self.max_pending_batches = max_pending_batches
         self.keepalive_s = keepalive_s
         self._sink = sink
+        self._async = isinstance(sink, AsyncSink)
+        self.in_flight = in_flight if self._async else 1  # a plain callable returns when done
         self._clock = clock
 
         # One condition guards the batches, the counters and the flags below. Its lock is an
@@ -236,6 +277,10 @@ class Bridge:
         self._running = False
         self._run_ident: int | None = None
         self._thread: threading.Thread | None = None
+        # Batches handed to an AsyncSink, in order of receipt, until acknowledged in that order.
+        self._inflight: deque[_Pending] = deque()
+        self._failed = False  # a batch in flight was not confirmed: redeliver
+        self._ack_lock = threading.Lock()  # PUBACKs go out in order (MQTT 5 §4.6)
         self._stop_requested = threading.Event()
         self._sink_lock = threading.Lock()  # drains share the sink: one call at a time
         self._busy = False  # the flusher holds a batch that is not yet acknowledged
@@ -535,6 +580,13 @@ class Bridge:
             while True:
                 if self._stopping:
                     return None
+                if self._failed:
+                    self._failed = False
+                    return _FAILED
+                if len(self._inflight) >= self.in_flight:
+                    # Back-pressure, as while a plain sink is busy: the open batch keeps growing.
+                    self._cond.wait(1.0)
+                    continue
                 if self._ready:
                     batch = self._ready.popleft()
                     self._busy = True
@@ -557,7 +609,12 @@ class Bridge:
         """Hand batches to the sink, one at a time, until asked to stop."""
         backoff = 0.0
         while (batch := self._next_batch()) is not None:
-            delivered = self._deliver(batch)
+            if batch is _FAILED:
+                delivered = False
+            elif self._async:
+                delivered = self._submit(batch)
+            else:
+                delivered = self._deliver(batch)
             with self._cond:
                 self._busy = False
             if delivered:
@@ -605,6 +662,77 @@ class Bridge:
                     self._client.ack(mid, qos)
         return True
 
+    def _submit(self, batch: _Pending) -> bool:
+        """Hand a batch to the AsyncSink without waiting; False if sending it raised."""
+        with self._cond:
+            self._inflight.append(batch)
+        if not (batch.readings or batch.rejects):
+            self._settle(batch, None)  # acks only: still after the batches ahead of it
+            return True
+        out = Batch(
+            batch_id=uuid.uuid4().hex,
+            received_at=batch.received_at,
+            readings=batch.readings,
+            rejects=batch.rejects,
+        )
+        assert isinstance(self._sink, AsyncSink)
+        try:
+            with self._sink_lock:
+                self._sink.submit(out, lambda error: self._settle(batch, error))
+        except Exception:
+            log.exception("sink failed to take a batch of %d readings", len(batch.readings))
+            with self._cond:
+                self._counters.sink_errors += 1
+                if batch in self._inflight:
+                    self._inflight.remove(batch)
+            return False
+        return True
+
+    def _settle(self, batch: _Pending, error: BaseException | None) -> None:
+        """Record the sink's verdict on a batch in flight; acknowledge what is now in order."""
+        with self._ack_lock:
+            with self._cond:
+                if batch not in self._inflight:
+                    return  # abandoned by a redelivery or a lost connection
+                if error is not None:
+                    log.warning("batch of %d readings not confirmed: %s", len(batch.readings),
+                                error)  # fmt: skip
+                    self._counters.sink_errors += 1
+                    if self.manual_ack:
+                        self._failed = True  # the flusher reconnects; the broker resends
+                        self._cond.notify_all()
+                        return
+                    self._counters.dropped += len(batch.readings) + len(batch.rejects)
+                else:
+                    counters = self._counters
+                    counters.readings += len(batch.readings)
+                    counters.rejects += len(batch.rejects)
+                    if batch.readings or batch.rejects:
+                        counters.batches += 1
+                batch.done = True
+                # MQTT 5 §4.6: PUBACKs in the order the PUBLISHes came, so a batch confirmed
+                # early waits for the ones ahead of it.
+                acks: list[tuple[int, int]] = []
+                while self._inflight and self._inflight[0].done:
+                    head = self._inflight.popleft()
+                    if head.generation == self._generation:
+                        acks += head.acks
+                self._cond.notify_all()  # a slot is free
+            for mid, qos in acks:
+                self._client.ack(mid, qos)
+
+    def _wait_inflight(self, timeout: float) -> None:
+        """Wait until every batch in flight is settled (or one failed, or time is up)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._inflight and not self._failed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("bridge %s: %d batches still unconfirmed at shutdown",
+                                self.client_id, len(self._inflight))  # fmt: skip
+                    return
+                self._cond.wait(min(left, 0.1))
+
     def _redeliver(self, delay: float) -> None:
         """After a sink error: drop what is unacknowledged and reconnect so the broker resends."""
         with self._cond:
@@ -617,6 +745,8 @@ class Bridge:
         with self._cond:
             self._ready.clear()
             self._current = None
+            self._inflight.clear()  # their confirmations now mean nothing: all comes again
+            self._failed = False
             self._generation += 1
             deadline = time.monotonic() + delay
             while not self._stopping and (left := deadline - time.monotonic()) > 0:
@@ -635,6 +765,7 @@ class Bridge:
             drain.stop()  # keep the dead member's session: the next heir drains the rest
         # The network thread keeps running while we drain, so that the acks go out on it, in
         # order, ahead of the DISCONNECT (which also wakes its select() at once).
+        self._wait_inflight(SHUTDOWN_CONFIRM_S)
         with self._cond:
             self._close_current()
             pending = list(self._ready)
@@ -665,6 +796,9 @@ class Bridge:
 
     def _deliver_all(self, batches: list[_Pending]) -> None:
         """Deliver batches in order while shutting down."""
+        with self._cond:
+            if self._inflight and self.manual_ack:
+                return  # unconfirmed or failed ahead of these: their acks could not go out
         for batch in batches:
             if self._deliver(batch):
                 continue
@@ -680,9 +814,22 @@ class Bridge:
         return presence_topic(group=self.group, client_id=self.client_id)
 
     def _call_sink(self, batch: Batch) -> None:
-        """Call the sink, one call at a time across this bridge and its drains."""
+        """Call the sink and wait, one call at a time across this bridge and its drains."""
         with self._sink_lock:
-            self._sink(batch)
+            if not isinstance(self._sink, AsyncSink):
+                self._sink(batch)
+                return
+            settled = threading.Event()
+            errors: list[BaseException | None] = []
+
+            def on_done(error: BaseException | None) -> None:
+                errors.append(error)
+                settled.set()
+
+            self._sink.submit(batch, on_done)
+            settled.wait()
+            if errors[0] is not None:
+                raise errors[0]
 
     def _heir(self, member: str, online: set[str]) -> str:
         """Return the member that drains `member`: the next online one after it, cyclically."""
@@ -702,6 +849,7 @@ class Bridge:
                 and self._current is None
                 and not self._ready
                 and not self._busy
+                and not self._inflight
                 and time.monotonic() - self._last_add >= DRAIN_IDLE_S
             )
 

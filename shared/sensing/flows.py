@@ -132,6 +132,8 @@ class BatchOutcome:
     result: IngestResult
     stored: list[StoredReading] = field(default_factory=list)
     previous: dict[int, tuple[datetime, float]] = field(default_factory=dict)
+    # Datastreams whose latest state this batch moved forward; see _copy_and_upsert.
+    advanced: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -246,7 +248,7 @@ def ingest_batch(
     outcome = BatchOutcome(result=result)
     if stored:
         _ensure_partitions(session, {s.ts.date() for s in stored})
-        outcome.previous = _copy_and_upsert(session, stored, result, dead)
+        outcome.previous, outcome.advanced = _copy_and_upsert(session, stored, result, dead)
         outcome.stored = [s for s in stored if s.seq not in {d.seq for d in dead}]
     _write_dead_letters(session, batch, dead)
     result.dead_lettered = len(dead)
@@ -256,8 +258,9 @@ def ingest_batch(
 
 def _copy_and_upsert(
     session: Session, stored: list[StoredReading], result: IngestResult, dead: list[_DeadRow]
-) -> dict[int, tuple[datetime, float]]:
-    """COPY into staging, insert new rows, flag conflicting duplicates; return prior latest."""
+) -> tuple[dict[int, tuple[datetime, float]], set[int]]:
+    """COPY into staging, insert new rows, flag conflicting duplicates; return prior latest
+    values and the datastreams whose latest state this batch moved forward."""
     raw = session.connection().connection.dbapi_connection
     assert raw is not None
     with raw.cursor() as cur:
@@ -299,6 +302,9 @@ def _copy_and_upsert(
                 )  # fmt: skip
         # One round trip: the CTE reads the previous latest values (for rate-of-change rules)
         # from the statement's snapshot, before the upsert in the same statement changes them.
+        # The upsert never moves a datastream back in phenomenon time, and it locks the row until
+        # commit, so batches of one sensor in flight at once are judged in time order: one whose
+        # newest reading is older than the latest (it came late) advances nothing.
         cur.execute(
             "WITH prev AS (SELECT l.datastream_id, l.phenomenon_time, l.result "
             "  FROM datastream_latest l "
@@ -310,11 +316,19 @@ def _copy_and_upsert(
             "  ON CONFLICT (datastream_id) DO UPDATE SET "
             "  phenomenon_time = EXCLUDED.phenomenon_time, result = EXCLUDED.result,"
             "  updated_at = EXCLUDED.updated_at "
-            "  WHERE datastream_latest.phenomenon_time <= EXCLUDED.phenomenon_time) "
-            "SELECT datastream_id, phenomenon_time, result FROM prev"
+            "  WHERE datastream_latest.phenomenon_time <= EXCLUDED.phenomenon_time "
+            "  RETURNING datastream_id) "
+            "SELECT datastream_id, phenomenon_time, result FROM prev "
+            "UNION ALL SELECT datastream_id, NULL, NULL FROM up"
         )
-        previous = {r[0]: (r[1], r[2]) for r in cur.fetchall()}
-    return previous
+        previous: dict[int, tuple[datetime, float]] = {}
+        advanced: set[int] = set()
+        for ds, ts, value in cur.fetchall():
+            if ts is None:
+                advanced.add(ds)
+            else:
+                previous[ds] = (ts, value)
+    return previous, advanced
 
 
 def _write_dead_letters(session: Session, batch: Batch, dead: list[_DeadRow]) -> None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+import uuid
 from collections.abc import Callable
 
 from celery import Celery
 
 from shared.config import Settings, get_settings
 from shared.ingest.schemas import Batch, batch_encoder
+
+log = logging.getLogger(__name__)
 
 QUEUES = ("ingest", "alerts", "maintenance", "push")
 
@@ -61,12 +67,138 @@ celery_app = make_celery()
 
 
 def stored_key(batch_id: str) -> str:
-    """Return the Redis list the worker pushes to once a batch is committed."""
+    """Return the Redis list the worker pushes to once a batch is committed (no confirm_to)."""
     return f"smartcity:ingest:stored:{batch_id}"
+
+
+CONFIRM_PREFIX = "smartcity:ingest:confirm:"
+CONFIRM_KEY_TTL_S = 300  # the worker's pushes expire if their bridge is gone
+CONFIRMER_IDLE_S = 5.0  # the confirmer thread ends after this long with nothing pending
 
 
 class BatchNotConfirmed(RuntimeError):
     """The worker did not confirm a batch in time; the bridge lets MQTT redeliver it."""
+
+
+class ConfirmedSink:
+    """The bridge's sink: one `ingest.store_batch` task per batch, confirmed through Redis.
+
+    The bridge acknowledges MQTT messages only once the worker says their batch is committed.
+    Celery on Redis alone is not enough: a worker killed between taking a task off the queue
+    and recording it as unacknowledged loses that task (kombu's BRPOP window). `submit` sends
+    the task and returns; the worker pushes the batch id to this sink's own list (`confirm_to`)
+    after commit, and one confirmer thread on one Redis connection BLPOPs that list and calls
+    each batch's `on_done`, so a bridge can keep several batches in flight (`AsyncSink` of
+    shared.ingest.bridge). A batch not confirmed within `timeout_s` gets BatchNotConfirmed.
+    Calling the sink instead (`sink(batch)`) sends and waits, one batch at a time.
+    """
+
+    def __init__(self, app: Celery, *, redis_url: str, timeout_s: float) -> None:
+        import redis
+
+        self._app = app
+        self._redis = redis.Redis.from_url(redis_url)
+        self.timeout_s = timeout_s
+        self.confirm_to = f"{CONFIRM_PREFIX}{uuid.uuid4().hex}"
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[float, Callable[[BaseException | None], None]]] = {}
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """Stop the confirmer; batches still pending are never settled (MQTT redelivers them)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+        self._redis.close()
+
+    @property
+    def pending(self) -> int:
+        """Return how many batches are sent and not yet confirmed."""
+        with self._lock:
+            return len(self._pending)
+
+    def submit(self, batch: Batch, on_done: Callable[[BaseException | None], None]) -> None:
+        """Send the batch's task; `on_done` follows from the confirmer thread."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("ConfirmedSink is closed")
+            self._pending[batch.batch_id] = (time.monotonic() + self.timeout_s, on_done)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._confirm, name="ingest-confirmer", daemon=True
+                )
+                self._thread.start()
+        try:
+            self._app.send_task(
+                "ingest.store_batch",
+                args=[batch_encoder.encode(batch).decode()],
+                kwargs={"confirm_to": self.confirm_to},
+            )
+        except BaseException:
+            with self._lock:
+                self._pending.pop(batch.batch_id, None)
+            raise
+
+    def __call__(self, batch: Batch) -> None:
+        """Send one batch and wait for its confirmation; raise BatchNotConfirmed on timeout."""
+        settled = threading.Event()
+        errors: list[BaseException | None] = []
+
+        def on_done(error: BaseException | None) -> None:
+            errors.append(error)
+            settled.set()
+
+        self.submit(batch, on_done)
+        settled.wait()
+        if errors[0] is not None:
+            raise errors[0]
+
+    def _confirm(self) -> None:
+        """Match the worker's confirmations to pending batches; time out the late ones."""
+        idle_since = time.monotonic()
+        while True:
+            with self._lock:
+                if self._closed:
+                    self._thread = None
+                    return
+                if not self._pending:
+                    if time.monotonic() - idle_since > CONFIRMER_IDLE_S:
+                        self._thread = None  # the next submit starts another
+                        return
+                else:
+                    idle_since = time.monotonic()
+            settled: list[tuple[Callable[[BaseException | None], None], BaseException | None]]
+            settled = []
+            try:
+                got = self._redis.blpop([self.confirm_to], timeout=0.25)
+                ids = [got[1]] if got else []
+                if got:  # others pushed meanwhile: take them in the same round trip
+                    ids += self._redis.lpop(self.confirm_to, 1000) or []
+            except Exception:  # Redis away: batches time out below, MQTT redelivers them
+                log.exception("confirmer lost Redis")
+                ids = []
+                time.sleep(0.25)
+            now = time.monotonic()
+            with self._lock:
+                for raw in ids:
+                    entry = self._pending.pop(raw.decode(), None)
+                    if entry is not None:  # else: a batch that timed out already
+                        settled.append((entry[1], None))
+                for batch_id, (deadline, on_done) in list(self._pending.items()):
+                    if deadline < now:
+                        del self._pending[batch_id]
+                        error = BatchNotConfirmed(
+                            f"batch {batch_id} not stored within {self.timeout_s:.0f} s"
+                        )
+                        settled.append((on_done, error))
+            for on_done, error in settled:
+                try:
+                    on_done(error)
+                except Exception:
+                    log.exception("on_done failed")
 
 
 def ingest_sink(
@@ -74,24 +206,16 @@ def ingest_sink(
 ) -> Callable[[Batch], None]:
     """Return the bridge's sink: one `ingest.store_batch` task per batch (msgspec JSON text).
 
-    With `redis_url`, the sink also waits until the worker confirms the batch is committed, so
-    the bridge acknowledges MQTT messages only once their readings are in the database. Celery
-    on Redis alone is not enough: a worker killed between taking a task off the queue and
-    recording it as unacknowledged loses that task (kombu's BRPOP window). Waiting costs one
-    batch in flight per bridge; batches simply grow while the worker is busy.
+    With `redis_url`, a ConfirmedSink: the bridge acknowledges MQTT messages only once their
+    readings are in the database, with several batches in flight if it asks for them. Without,
+    fire and forget (tests and tools that do not need the guarantee).
     """
-    import redis
-
-    client = redis.Redis.from_url(redis_url) if redis_url else None
-    settings = get_settings()
-    timeout = confirm_timeout_s or float(settings.ingest_visibility_timeout_s + 30)
+    if redis_url:
+        settings = get_settings()
+        timeout = confirm_timeout_s or float(settings.ingest_visibility_timeout_s + 30)
+        return ConfirmedSink(app, redis_url=redis_url, timeout_s=timeout)
 
     def enqueue(batch: Batch) -> None:
         app.send_task("ingest.store_batch", args=[batch_encoder.encode(batch).decode()])
-        if (
-            client is not None
-            and client.blpop([stored_key(batch.batch_id)], timeout=timeout) is None
-        ):
-            raise BatchNotConfirmed(f"batch {batch.batch_id} not stored within {timeout:.0f} s")
 
     return enqueue

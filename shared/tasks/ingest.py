@@ -13,7 +13,7 @@ from shared.config import get_settings
 from shared.ingest.schemas import batch_decoder
 from shared.pipeline import process_batch
 from shared.realtime import Fanout
-from shared.tasks.celery_app import celery_app, stored_key
+from shared.tasks.celery_app import CONFIRM_KEY_TTL_S, CONFIRM_PREFIX, celery_app, stored_key
 
 
 @lru_cache(maxsize=1)
@@ -21,10 +21,13 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(get_settings().redis_url or "")
 
 
-def confirm_stored(batch_id: str) -> None:
-    """Tell a waiting bridge that the batch is committed (the key expires if nobody waits)."""
-    key = stored_key(batch_id)
-    _redis().pipeline().lpush(key, 1).expire(key, 300).execute()
+def confirm_stored(batch_id: str, confirm_to: str | None = None) -> None:
+    """Tell the waiting bridge that the batch is committed (the key expires if nobody waits)."""
+    if confirm_to is not None and confirm_to.startswith(CONFIRM_PREFIX):
+        key, value = confirm_to, batch_id.encode()  # the sink's own list: ids of its batches
+    else:
+        key, value = stored_key(batch_id), b"1"  # tasks sent by a bridge of before confirm_to
+    _redis().pipeline().lpush(key, value).expire(key, CONFIRM_KEY_TTL_S).execute()
 
 
 @lru_cache(maxsize=1)
@@ -52,11 +55,11 @@ def emit_and_queue_push(changes: list[AlertChange]) -> None:
     retry_backoff_max=60,
     retry_kwargs={"max_retries": 20},
 )
-def store_batch(payload: str) -> dict[str, Any]:
-    """Store one batch (msgspec-encoded JSON) and fan out the alerts it changed."""
+def store_batch(payload: str, confirm_to: str | None = None) -> dict[str, Any]:
+    """Store one batch (msgspec-encoded JSON), fan out its alert changes, confirm to the bridge."""
     batch = batch_decoder.decode(payload)
     result, _changes = process_batch(
         batch=batch, emit=emit_and_queue_push, retention_days=get_settings().raw_retention_days
     )
-    confirm_stored(batch.batch_id)
+    confirm_stored(batch.batch_id, confirm_to)
     return result.model_dump()

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.alerts.models import Alert, AlertEvent, AlertStatus, Severity
-from shared.alerts.service import acknowledge_alert, resolve_alert
+from shared.alerts.schemas import AlertChange
+from shared.alerts.service import (
+    Observed,
+    acknowledge_alert,
+    apply_observations,
+    load_rules,
+    resolve_alert,
+)
 from shared.ingest.schemas import Batch, Reading
 from shared.pipeline import RuleCache, process_batch, run_stale_check
 from shared.sensing.flows import DatastreamIndex
@@ -150,3 +158,69 @@ def test_sustained_mean_over_the_window_raises_an_alert(db_session: Session) -> 
     # (20 x 30 + 40 + 10 x 200) / 31 = 85.2 >= 55.5: critical.
     assert [(c.action, c.alert.severity) for c in sustained] == [("opened", Severity.critical)]
     assert "24 h mean" in sustained[0].alert.message
+
+
+def test_two_workers_open_one_alert_and_the_later_escalates_it(engine: Engine) -> None:
+    # Two batches of one sensor in flight at once (several per bridge, two worker processes):
+    # A opens a warning and has not committed when B sees a critical value. B waits on the
+    # unique index for A's commit; it must then escalate A's alert, not drop its reading.
+    with Session(engine) as s:
+        key = DatastreamIndex().get(session=s, sensor="AQ-06", metric="pm25")
+        rule = next(r for r in load_rules(session=s) if r.name == "PM2.5 high")
+    assert key is not None
+    now = datetime.now(UTC)
+    a, b = Session(engine), Session(engine)
+    got: dict[str, list[AlertChange]] = {}
+
+    def worker_b() -> None:
+        got["b"] = apply_observations(session=b, observed=[Observed(rule, key, 60.0)], now=now)
+        b.commit()
+
+    try:
+        opened = apply_observations(session=a, observed=[Observed(rule, key, 40.0)], now=now)
+        assert [(c.action, c.alert.severity) for c in opened] == [("opened", Severity.warning)]
+        other = threading.Thread(target=worker_b)
+        other.start()
+        time.sleep(0.3)
+        assert other.is_alive()  # held by the unique index until A commits
+        a.commit()
+        other.join(10)
+        assert [(c.action, c.alert.id, c.alert.severity) for c in got["b"]] == [
+            ("escalated", opened[0].alert.id, Severity.critical)
+        ]
+        with Session(engine) as s:
+            alerts = s.scalars(
+                select(Alert).where(Alert.rule_id == rule.id, Alert.thing_id == key.thing_id)
+            ).all()
+            assert [(x.status, x.severity) for x in alerts] == [
+                (AlertStatus.open, Severity.critical)
+            ]
+    finally:
+        a.close()
+        b.close()
+        with engine.begin() as c:  # committed on purpose: leave nothing for other tests
+            c.execute(
+                text("DELETE FROM alert WHERE rule_id = :r AND thing_id = :t"),
+                {"r": rule.id, "t": key.thing_id},
+            )
+
+
+def test_a_late_older_reading_does_not_undo_the_verdict_on_a_newer_one(
+    db_session: Session,
+) -> None:
+    # With batches in flight at once, a batch holding an older reading can commit after one
+    # holding a newer reading of the same sensor: it stores its reading but judges nothing.
+    kw = {"index": DatastreamIndex(), "rules": RuleCache()}
+    now = time.time()
+    changes = _send(db_session, [Reading("AQ-04", "pm25", now - 2, 60.0)], **kw)
+    opened = [c for c in changes if c.alert.rule_name == "PM2.5 high"]
+    assert [(c.action, c.alert.severity) for c in opened] == [("opened", Severity.critical)]
+
+    changes = _send(db_session, [Reading("AQ-04", "pm25", now - 5, 10.0)], **kw)
+    assert [c for c in changes if c.alert.rule_name == "PM2.5 high"] == []
+    alert = db_session.get(Alert, opened[0].alert.id)
+    db_session.refresh(alert)
+    assert alert is not None and alert.status == AlertStatus.open and alert.value == 60.0
+
+    changes = _send(db_session, [Reading("AQ-04", "pm25", now - 1, 10.0)], **kw)  # newer: clears
+    assert [c.action for c in changes if c.alert.rule_name == "PM2.5 high"] == ["resolved"]

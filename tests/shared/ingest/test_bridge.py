@@ -449,3 +449,162 @@ def test_a_member_stopping_on_purpose_clears_its_presence(
     leaving.stop()
     wait_for(lambda: watcher.online_members == frozenset(members[:1]))
     assert watcher.counters.takeovers == 0
+
+
+# Several batches in flight (AsyncSink) ---------------------------------------------------------
+
+
+class HeldSink:
+    """An AsyncSink that records batches and confirms (or fails) each only when told to."""
+
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+        self._on_done: dict[str, Callable[[BaseException | None], None]] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, batch: Batch, on_done: Callable[[BaseException | None], None]) -> None:
+        with self._lock:
+            self.batches.append(batch)
+            self._on_done[batch.batch_id] = on_done
+
+    def settle(self, i: int, error: BaseException | None = None) -> None:
+        with self._lock:
+            on_done = self._on_done.pop(self.batches[i].batch_id)
+        on_done(error)
+
+    @property
+    def unsettled(self) -> list[int]:
+        with self._lock:
+            return [i for i, b in enumerate(self.batches) if b.batch_id in self._on_done]
+
+    def keys(self, indices: list[int] | None = None) -> list[Key]:
+        chosen = self.batches if indices is None else [self.batches[i] for i in indices]
+        return [(r.sensor, r.metric, r.ts) for b in chosen for r in b.readings]
+
+
+def spy_acks(bridge: Bridge) -> list[int]:
+    """Record the message ids the bridge acknowledges, in the order it sends the PUBACKs."""
+    acked: list[int] = []
+    real = bridge._client.ack
+
+    def ack(mid: int, qos: int) -> None:
+        acked.append(mid)
+        real(mid, qos)
+
+    bridge._client.ack = ack  # type: ignore[method-assign]
+    return acked
+
+
+def settle_all(sink: HeldSink, until: Callable[[], bool]) -> None:
+    """Confirm batches as they come until `until()` holds."""
+    deadline = time.monotonic() + 10
+    while not until():
+        assert time.monotonic() < deadline, "not settled in time"
+        for i in sink.unsettled:
+            sink.settle(i)
+        time.sleep(0.005)
+
+
+def test_n_batches_in_flight_are_acknowledged_in_order_of_receipt(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    sink = HeldSink()
+    # 5 messages of 2 readings per batch, so that every batch owes 5 PUBACKs.
+    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=3, max_batch=10,
+                                 max_wait_s=0.5))  # fmt: skip
+    acked = spy_acks(bridge)
+    messages = [reading(i) for i in range(40)]
+    publish(stack.mqtt_url, messages)
+
+    wait_for(lambda: len(sink.batches) == 3)
+    time.sleep(0.3)
+    assert len(sink.batches) == 3  # N in flight, no more: the bridge holds the rest
+    sink.settle(2)
+    sink.settle(1)  # confirmed out of order: nothing may be acknowledged before batch 0
+    time.sleep(0.2)
+    assert acked == []
+    assert len(sink.batches) == 3  # and no slot is free while batch 0 holds the line
+    sink.settle(0)
+    owed = sum(len(b.readings) // 2 for b in sink.batches[:3])  # 2 readings a message
+    wait_for(lambda: len(acked) == owed)
+    assert acked == sorted(acked) and len(set(acked)) == owed  # in order of receipt
+    wait_for(lambda: len(sink.batches) >= 4)  # slots freed: the rest flows
+
+    settle_all(sink, until=lambda: bridge.counters.readings == 80)
+    bridge.stop()
+    assert sorted(sink.keys()) == sorted(expected_keys(messages))
+    assert acked == sorted(acked) and len(acked) == 40
+    counters = bridge.counters
+    assert (counters.batches, counters.sink_errors, counters.redeliveries) == (8, 0, 0)
+
+    # All acknowledged: the same session gets nothing again.
+    time.sleep(0.5)
+    again = Collector()
+    successor = started(make_bridge(again, client_id=f"{group}-fixed"))
+    time.sleep(0.3)
+    successor.stop()
+    assert again.batches == []
+
+
+def test_a_batch_in_flight_not_confirmed_is_redelivered_with_those_behind_it(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    sink = HeldSink()
+    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=3, max_batch=10,
+                                 max_wait_s=0.5))  # fmt: skip
+    acked = spy_acks(bridge)
+    messages = [reading(i) for i in range(40)]
+    publish(stack.mqtt_url, messages)
+    wait_for(lambda: len(sink.batches) == 3)
+    sink.settle(0)  # stored and acknowledged
+    wait_for(lambda: len(acked) == len(sink.batches[0].readings) // 2)
+    sink.settle(2)  # stored, but it may not be acknowledged before batch 1
+    sink.settle(1, TimeoutError("not confirmed in time"))  # as ConfirmedSink's timeout does
+    wait_for(lambda: bridge.counters.redeliveries == 1)
+
+    # The broker sends everything unacknowledged again, batches 1 and 2 included.
+    def later() -> set[Key]:
+        return set(sink.keys(list(range(3, len(sink.batches)))))
+
+    settle_all(sink, until=lambda: set(sink.keys([1, 2])) <= later())
+    settle_all(sink, until=lambda: set(expected_keys(messages)) <= set(sink.keys()))
+    bridge.stop()
+    counters = bridge.counters
+    assert (counters.sink_errors, counters.redeliveries, counters.connects) == (1, 1, 2)
+    first = len(sink.batches[0].readings) // 2
+    assert acked[:first] == sorted(acked[:first])  # batch 0's, before the reconnect
+    assert sorted(set(sink.keys())) == sorted(expected_keys(messages))  # nothing lost
+    assert counters.dropped == 0
+
+
+def test_stop_waits_for_the_batches_in_flight_before_it_disconnects(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    sink = HeldSink()
+    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=4, max_batch=10,
+                                 max_wait_s=0.5))  # fmt: skip
+    publish(stack.mqtt_url, [reading(i) for i in range(20)])
+    wait_for(lambda: len(sink.batches) == 4)
+    stopper = threading.Thread(target=bridge.stop)
+    stopper.start()
+    time.sleep(0.3)
+    assert stopper.is_alive()  # waiting for the confirmations
+    for i in (3, 1, 2, 0):
+        sink.settle(i)
+    settle_all(sink, until=lambda: not stopper.is_alive())  # and what was still batching
+    stopper.join()
+    assert bridge.counters.readings == 40
+
+    time.sleep(0.5)
+    again = Collector()
+    successor = started(make_bridge(again, client_id=f"{group}-fixed"))
+    time.sleep(0.3)
+    successor.stop()
+    assert again.batches == []  # every ack went out before the DISCONNECT
+
+
+def test_in_flight_applies_only_to_an_async_sink(stack: StackState) -> None:
+    assert Bridge(url=stack.mqtt_url, sink=Collector(), in_flight=4).in_flight == 1
+    assert Bridge(url=stack.mqtt_url, sink=HeldSink(), in_flight=4).in_flight == 4
+    with pytest.raises(ValueError):
+        Bridge(url=stack.mqtt_url, sink=HeldSink(), in_flight=0)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from shared.ingest.schemas import Batch, Reading, Reject
@@ -132,3 +134,55 @@ def test_a_sensor_registered_just_after_a_reload_is_known_at_once(
     index._looked_up |= {f"X-{i}" for i in range(DatastreamIndex.MAX_LOOKUPS)}
     db_session.execute(update(Thing).where(Thing.code == "AQ-03").values(code="AQ-LATE"))
     assert index.get(session=db_session, sensor="AQ-LATE", metric="pm25") is None
+
+
+def test_an_older_batch_committing_later_never_overwrites_the_latest_state(
+    engine: Engine, index: DatastreamIndex
+) -> None:
+    # Two batches of one sensor in flight at once: the newer one's transaction holds the latest
+    # row; the older one waits for it and then must leave the newer value in place.
+    now = time.time()
+    newer = _batch([Reading("AQ-06", "pm10", now - 10, 30.0)])
+    older = _batch([Reading("AQ-06", "pm10", now - 20, 20.0)])
+    a, b = Session(engine), Session(engine)
+    with Session(engine) as s:
+        key = index.get(session=s, sensor="AQ-06", metric="pm10")
+        assert key is not None
+        saved = s.get(DatastreamLatest, key.datastream_id)
+        before = (saved.phenomenon_time, saved.result) if saved is not None else None
+    try:
+        ingest_batch(session=a, batch=newer, index=index)
+        other = threading.Thread(
+            target=lambda: (ingest_batch(session=b, batch=older, index=index), b.commit())
+        )
+        other.start()
+        time.sleep(0.3)
+        assert other.is_alive()  # waiting for the newer batch's row lock
+        a.commit()
+        other.join(10)
+        with Session(engine) as s:
+            latest = s.get(DatastreamLatest, key.datastream_id)
+            assert latest is not None and latest.result == 30.0
+            stored = s.scalars(
+                select(Observation.result).where(
+                    Observation.datastream_id == key.datastream_id,
+                    Observation.phenomenon_time >= datetime.fromtimestamp(now - 30, UTC),
+                )
+            ).all()
+            assert sorted(stored) == [20.0, 30.0]  # both readings kept in the series
+    finally:
+        a.close()
+        b.close()
+        with engine.begin() as c:  # committed on purpose: put things back for other tests
+            c.execute(
+                text("DELETE FROM observation WHERE datastream_id = :d AND phenomenon_time >= :t"),
+                {"d": key.datastream_id, "t": datetime.fromtimestamp(now - 30, UTC)},
+            )
+            c.execute(text("DELETE FROM datastream_latest WHERE datastream_id = :d"),
+                      {"d": key.datastream_id})  # fmt: skip
+            if before is not None:
+                c.execute(
+                    text("INSERT INTO datastream_latest (datastream_id, phenomenon_time, result, "
+                         "updated_at) VALUES (:d, :t, :v, now())"),
+                    {"d": key.datastream_id, "t": before[0], "v": before[1]},
+                )  # fmt: skip

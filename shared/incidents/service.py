@@ -43,6 +43,8 @@ from shared.traffic.schemas import NoRouteError, RouteOption
 from shared.traffic.service import (
     cost_snapshot,
     current_signal_plan,
+    main_component,
+    preferred_pair,
     reachable_pair,
     route_between,
 )
@@ -178,9 +180,9 @@ def route_unit(
 ) -> UnitRoute:
     """Route a unit from its position to an incident on live costs; best route first.
 
-    Both ends snap to the nearest intersection; if that pair is not connected (a one-way
-    dead end, a closure), the nearest connected pair among the ``SNAP_CANDIDATES`` nearest
-    intersections of each end is used.
+    Both ends snap to the nearest intersections that lie in the road graph's main strongly
+    connected component; if that pair is not connected (a closure), the nearest connected pair
+    among the ``SNAP_CANDIDATES`` nearest intersections of each end is used.
 
     Raises:
         LookupError: unknown unit or incident.
@@ -208,9 +210,12 @@ def route_unit(
     sources, targets = snap.nearest
     if not sources or not targets:
         raise NoRouteError("the road graph is empty: seed or import a network first")
+    first = preferred_pair(
+        sources=sources, targets=targets, component=main_component(session=session)
+    )
     try:
         routes = route_between(
-            session=session, source_id=sources[0], target_id=targets[0],
+            session=session, source_id=first[0], target_id=first[1],
             alternatives=alternatives, snapshot=snap,
         )  # fmt: skip
     except NoRouteError:

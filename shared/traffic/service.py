@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from time import monotonic
 from typing import Any
 
 import orjson
@@ -409,6 +410,55 @@ def route_between(
     best = tree_route(forward, backward, target_id)
     others = via_alternatives(forward, backward, best, k=alternatives)
     return _options(session, [best, *sorted(others, key=lambda p: p.cost_s)], snap)
+
+
+# How long a process trusts its copy of the graph's main component (the road graph changes
+# only when a network is seeded or imported; a stale copy only changes which candidate is tried
+# first, never a route's correctness).
+_COMPONENT_TTL_S = 300.0
+_components: dict[str, tuple[float, frozenset[int]]] = {}
+
+
+def main_component(*, session: Session) -> frozenset[int]:
+    """Return the intersections of the road graph's largest strongly connected component.
+
+    Any two of them are connected both ways (closures aside), so snapping both ends of a route
+    into it spares the failed graph build that a one-way dead end costs.
+    """
+    bind = session.get_bind()
+    key = str(getattr(bind, "engine", bind).url)  # a Connection in tests, else the Engine
+    now = monotonic()
+    cached = _components.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    rows = _fetch(
+        session,
+        "SELECT component, node FROM pgr_strongComponents("
+        "'SELECT id, source, target, cost_s AS cost FROM road_segment')",
+        {},
+    )
+    sizes: dict[int, list[int]] = {}
+    for component, node in rows:
+        sizes.setdefault(int(component), []).append(int(node))
+    nodes = frozenset(max(sizes.values(), key=len)) if sizes else frozenset()
+    _components[key] = (now + _COMPONENT_TTL_S, nodes)
+    return nodes
+
+
+def preferred_pair(
+    *, sources: Sequence[int], targets: Sequence[int], component: frozenset[int]
+) -> tuple[int, int]:
+    """Return the candidate pair to route first: the nearest pair (by summed rank) with both
+    ends in ``component``, else the two nearest."""
+    pairs = sorted(
+        (i + j, i, s, t)
+        for i, s in enumerate(sources)
+        for j, t in enumerate(targets)
+        if s in component and t in component
+    )
+    if pairs:
+        return pairs[0][2], pairs[0][3]
+    return sources[0], targets[0]
 
 
 def reachable_pair(

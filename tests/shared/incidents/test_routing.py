@@ -20,7 +20,9 @@ from shared.traffic.service import (
     close_road,
     cost_snapshot,
     lift_closure,
+    main_component,
     nearest_intersections,
+    preferred_pair,
 )
 from tests.shared.traffic.detectors import Detector, detectors, set_latest
 
@@ -365,3 +367,34 @@ def test_alternatives_never_use_a_closed_road(db_session: Session) -> None:
     assert after.best.segment_ids == before.best.segment_ids
     assert all(not closed & set(o.segment_ids) for o in after.alternatives)
     assert first.segment_ids not in [o.segment_ids for o in after.alternatives]
+
+
+def test_main_component_is_mutually_reachable_and_snapping_prefers_it(
+    db_session: Session,
+) -> None:
+    main = main_component(session=db_session)
+    all_nodes = set(db_session.scalars(select(Intersection.id)))
+    assert main and main <= all_nodes and len(main) > len(all_nodes) / 2
+    sample = sorted(main)[:: max(1, len(main) // 4)][:4]
+    rows = db_session.execute(
+        text(
+            "SELECT start_vid, end_vid FROM pgr_dijkstraCost("
+            "'SELECT id, source, target, cost_s AS cost FROM road_segment', "
+            ":s, :s, directed => true)"
+        ),
+        {"s": sample},
+    ).all()
+    assert {(a, b) for a, b in rows} == {(a, b) for a in sample for b in sample if a != b}
+
+    outside = sorted(all_nodes - main)
+    inside = sorted(main)
+    if outside:  # a cut-off nearest node is skipped for the nearest one in the component
+        assert preferred_pair(
+            sources=[outside[0], inside[0]], targets=[inside[1]], component=main
+        ) == (inside[0], inside[1])
+    assert preferred_pair(sources=[inside[0]], targets=[inside[1]], component=main) == (
+        inside[0],
+        inside[1],
+    )
+    # Nothing in the component: the nearest pair, as before.
+    assert preferred_pair(sources=[-1, -2], targets=[-3], component=main) == (-1, -3)

@@ -118,10 +118,12 @@ def _node_lonlat(engine: Engine, external_id: str) -> tuple[float, float]:
     return float(row[0]), float(row[1])
 
 
-def test_an_approved_plan_runs_live_in_the_twin(
-    stack: StackState, engine: Engine, grid_cfg: Path, grid_roads: dict[str, int], twin_events: Any
-) -> None:
-    start, goal = _node_lonlat(engine, "left1"), _node_lonlat(engine, "right1")
+def _approved_plan(
+    engine: Engine, start_node: str, goal_node: str
+) -> tuple[int, int, list[str | None], list[float]]:
+    """An incident at one grid node, a unit at another, its pre-emption plan approved: the plan
+    id, the unit id, the plan's signals and their planned ETAs."""
+    start, goal = _node_lonlat(engine, start_node), _node_lonlat(engine, goal_node)
     with session_scope(engine) as session:
         incident = create_incident(
             session=session,
@@ -134,11 +136,18 @@ def test_an_approved_plan_runs_live_in_the_twin(
         plan = propose_dispatch(
             session=session, unit_id=unit.id, incident_id=incident.id, created_by="op"
         ).plan
-        # Straight across the middle row: three signals, then the dead end's own light (its
-        # turn-around), which the route ends before.
-        assert [s.tls_id for s in plan.steps] == ["A1", "B1", "C1", "right1"]
         dispatch_with_preemption(session=session, plan_id=plan.id, approved_by="disp")
-        plan_id, unit_id, planned = plan.id, unit.id, [s.eta_s for s in plan.steps]
+        return plan.id, unit.id, [s.tls_id for s in plan.steps], [s.eta_s for s in plan.steps]
+
+
+def test_an_approved_plan_runs_live_in_the_twin(
+    stack: StackState, engine: Engine, grid_cfg: Path, grid_roads: dict[str, int], twin_events: Any
+) -> None:
+    goal = _node_lonlat(engine, "right1")
+    plan_id, unit_id, signals, planned = _approved_plan(engine, "left1", "right1")
+    # Straight across the middle row: three signals, then the dead end's own light (its
+    # turn-around), which the route ends before.
+    assert signals == ["A1", "B1", "C1", "right1"]
 
     summary = run_twin(
         sumocfg=grid_cfg, mqtt_url=stack.mqtt_url, speed=0, end=240, emit=_emitter(stack)
@@ -181,21 +190,7 @@ def test_an_approved_plan_runs_live_in_the_twin(
 def test_an_abort_takes_the_unit_out_and_hands_the_signals_back(
     stack: StackState, engine: Engine, grid_cfg: Path, grid_roads: dict[str, int], twin_events: Any
 ) -> None:
-    start, goal = _node_lonlat(engine, "bottom0"), _node_lonlat(engine, "top2")
-    with session_scope(engine) as session:
-        incident = create_incident(
-            session=session,
-            data=IncidentCreate(type="twin-live-test", priority=1, lon=goal[0], lat=goal[1]),
-        )
-        unit = create_unit(
-            session=session,
-            data=UnitCreate(code=UNIT_CODE, kind=UnitKind.ambulance, lon=start[0], lat=start[1]),
-        )
-        plan = propose_dispatch(
-            session=session, unit_id=unit.id, incident_id=incident.id, created_by="op"
-        ).plan
-        dispatch_with_preemption(session=session, plan_id=plan.id, approved_by="disp")
-        plan_id = plan.id
+    plan_id, *_rest = _approved_plan(engine, "bottom0", "top2")
 
     aborted_at: list[float] = []
 

@@ -1082,16 +1082,23 @@ def _run_services(*, rate: str, ports: dict[str, int]) -> None:
     except KeyboardInterrupt:
         pass
     click.echo("stopping services")
-    for p in procs.values():
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    for name, p in procs.items():
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            click.echo(f"  {name} did not stop in 30 s: killing it")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)  # stragglers in its group, if any
+    # Upstream first: the sources, then the bridge, which hands its last batch to a worker that is
+    # still running and waits for it to be stored; only then the worker and the apps. Stopped all
+    # at once, the bridge waited for a confirmation no worker would send.
+    first = [("simulator", "twin"), ("bridge",)]
+    stages = [*first, tuple(n for n in procs if not any(n in stage for stage in first))]
+    for stage in stages:
+        group = {n: procs[n] for n in stage if n in procs}
+        for p in group.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for name, p in group.items():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                click.echo(f"  {name} did not stop in 30 s: killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)  # stragglers in its group, if any
     click.echo(
         f"services stopped; the stack is still up (smartcity stack down, from {project_root()})"
     )

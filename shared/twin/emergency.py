@@ -44,7 +44,9 @@ __all__ = [
     "clearance_times",
     "emergency_stops",
     "release_preemptions",
+    "retime_preemptions",
     "run_emergency",
+    "stop_line_times",
 ]
 
 _VEHICLE = "twin_emergency"
@@ -332,6 +334,61 @@ def advance_preemptions(
                     # window's transition instead of handing back to the program.
                     continue
                 _hand_back(sim, p, holder)
+
+
+def stop_line_times(
+    net: Network, edges: list[str], *, index: int, pos: float, max_speed: float
+) -> dict[str, float]:
+    """Return the free-flow seconds from a vehicle to the end of each route edge still ahead.
+
+    The vehicle is ``pos`` metres along ``edges[index]`` (0 while it crosses a junction into
+    it); an edge's end is the stop line of the signal that follows it.
+    """
+    ahead: dict[str, float] = {}
+    t = 0.0
+    for i in range(max(0, index), len(edges)):
+        free = _edge_free_time(net, edges[i], max_speed)
+        if i == index and free > 0:
+            lanes = net.edge_lanes[edges[i]]
+            free *= max(0.0, 1.0 - pos / net.lane_length[lanes[0]])
+        t += free
+        ahead.setdefault(edges[i], t)
+    return ahead
+
+
+# Below this the live estimate and the window agree: no re-timing, so the window holds still.
+_RETIME_MIN_S = 1.0
+
+
+def retime_preemptions(
+    plans: list[Preemption], *, rel: float, time_to_stop_line: dict[str, float]
+) -> None:
+    """Move each signal's window that has not started to the vehicle's live ETA at its stop line.
+
+    A plan's windows come from the ETA at dispatch; a unit that is held up (or faster) would
+    otherwise find its green long over, or hold cross traffic on red for nothing. As the AVL
+    position of a real unit does for GPS-based pre-emption, the live free-flow time to each stop
+    line (``time_to_stop_line``, by approach edge, seconds from now) re-times a pending window,
+    keeping its lead and its length. ``shown`` keeps the planned ETA and the last re-timed one.
+    """
+    for p in plans:
+        if p.stage != "pending":
+            continue
+        left = time_to_stop_line.get(p.window.approach)
+        if left is None:
+            continue
+        shift = rel + left - p.window.eta_s
+        if abs(shift) < _RETIME_MIN_S:
+            continue
+        w = p.window
+        p.shown.setdefault("planned_eta_s", round(w.eta_s, 1))
+        p.window = replace(
+            w,
+            eta_s=w.eta_s + shift,
+            green_from_s=max(0.0, w.green_from_s + shift),
+            green_until_s=w.green_until_s + shift,
+        )
+        p.shown["retimed_eta_s"] = round(p.window.eta_s, 1)
 
 
 def release_preemptions(

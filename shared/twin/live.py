@@ -9,7 +9,11 @@ Pre-emption: once an operator approves a plan, the unit enters the simulation as
 vClass-emergency vehicle at the start of the planned route (gaps where the road graph skips a
 SUMO connection are filled with SUMO's own shortest path). Its departure is the twin's
 dispatch: the plan's windows (seconds from dispatch) run on the SUMO signals in simulated
-seconds, as in `twin emergency`. The vehicle's position, the free-flow time and distance left
+seconds, as in `twin emergency`, except that a window that has not started yet follows the
+unit: each step it is moved to the unit's live free-flow ETA at that stop line (the plan's ETA
+came from the road graph's speed limits at dispatch; a real unit is slowed by turns and
+traffic, and GPS-based pre-emption re-times from the unit's position in the same way). The
+vehicle's position, the free-flow time and distance left
 and the signals passed go to the consoles as ``unit.progress`` events; at arrival the actual
 times at each stop line are stored through `report_after_action`, which completes the plan. An
 abort hands every signal back at once and takes the vehicle out.
@@ -46,6 +50,8 @@ from shared.twin.emergency import (
     build_preemptions,
     clearance_times,
     release_preemptions,
+    retime_preemptions,
+    stop_line_times,
 )
 from shared.twin.scenario import Network, Phase, ScenarioError
 from shared.twin.service import (
@@ -389,6 +395,17 @@ class LiveFollower:
                 ):
                     # The vehicle left the approach edge: it is at (past) the stop line.
                     run.arrivals[seq] = round(rel, 1)
+            if road == run.edges[route_index]:
+                ahead = stop_line_times(
+                    self._net, run.edges, index=route_index, max_speed=self._max_speed,
+                    pos=self._sim.vehicle.getLanePosition(run.vehicle),
+                )  # fmt: skip
+            else:  # crossing the junction after edges[route_index]: its stop line is behind
+                ahead = stop_line_times(
+                    self._net, run.edges, index=route_index + 1, pos=0.0,
+                    max_speed=self._max_speed,
+                )  # fmt: skip
+            retime_preemptions(run.preemptions, rel=rel, time_to_stop_line=ahead)
             advance_preemptions(
                 self._sim, run.preemptions, rel=rel, route_index=route_index, edges=run.edges,
                 holder=self._owners,

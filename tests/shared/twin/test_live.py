@@ -187,6 +187,62 @@ def test_an_approved_plan_runs_live_in_the_twin(
     assert mine[-1]["after_action"]["stops_in_green"] == report.stops_in_green
 
 
+@pytest.mark.parametrize("late_by_s", [45.0, -25.0])
+def test_windows_follow_the_unit_when_the_plans_eta_is_off(
+    stack: StackState,
+    engine: Engine,
+    grid_cfg: Path,
+    grid_roads: dict[str, int],
+    late_by_s: float,
+) -> None:
+    plan_id, _unit, signals, planned = _approved_plan(engine, "left1", "right1")
+    # The plan's ETAs (and windows) off by late_by_s: a plan that expects the unit too late
+    # (positive) or too early (negative), as a road-graph ETA can be on a real network.
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "UPDATE preemption_step SET eta_s = GREATEST(0, eta_s + :d), "
+                "green_from_s = GREATEST(0, green_from_s + :d), "
+                "green_until_s = GREATEST(0, green_until_s + :d) WHERE plan_id = :p"
+            ),
+            {"d": late_by_s, "p": plan_id},
+        )
+
+        # The lead of each window (green before the ETA: clearance, queue flush, margin).
+        lead = [
+            float(r[0])
+            for r in c.execute(
+                text(
+                    "SELECT eta_s - green_from_s FROM preemption_step WHERE plan_id = :p "
+                    "ORDER BY seq"
+                ),
+                {"p": plan_id},
+            )
+        ]
+
+    summary = run_twin(sumocfg=grid_cfg, mqtt_url=stack.mqtt_url, speed=0, end=300).as_dict()
+
+    (run,) = [r for r in summary["preemption_runs"] if r["plan_id"] == plan_id]
+    assert run["status"] == "arrived", run
+    preempted = run["signals_preempted"]
+    assert [p["tls_id"] for p in preempted] == signals[:3]
+    # Green all the way: each stop line within a few seconds of the free-flow ETA (a plan
+    # expecting the unit 45 s late, followed as planned, holds it at the first red for ~40 s).
+    for seq, eta in enumerate(planned[:3], start=1):
+        assert abs(run["arrivals"][str(seq)] - eta) < 10, (run["arrivals"], planned)
+    for seq, p in enumerate(preempted, start=1):
+        arrival = run["arrivals"][str(seq)]
+        # The green came up before the unit, and not long before it (a plan expecting it 25 s
+        # early, followed as planned, holds the cross traffic on red 25 s more)...
+        assert p["green_s"] <= arrival, (p, arrival)
+        assert arrival - p["green_s"] < lead[seq - 1] + 10, (p, arrival, lead)
+    # ...because each window was re-timed from the unit's position.
+    for seq, p in enumerate(preempted, start=1):
+        arrival = run["arrivals"][str(seq)]
+        assert p["planned_eta_s"] == pytest.approx(max(0.0, planned[seq - 1] + late_by_s), abs=0.2)
+        assert abs(p["retimed_eta_s"] - arrival) < 10, (p, arrival)
+
+
 def test_an_abort_takes_the_unit_out_and_hands_the_signals_back(
     stack: StackState, engine: Engine, grid_cfg: Path, grid_roads: dict[str, int], twin_events: Any
 ) -> None:

@@ -130,6 +130,25 @@ def test_the_twins_run_shows_live_without_reload(page: Page, city: City, artifac
     )
     expect(row).to_contain_text("arrived")
 
+    # A console opened (or reloaded) after the run's last report still shows it: `twin run`
+    # keeps each run's latest report in Redis beside the event.
+    from redis import Redis
+
+    from shared.twin.service import RUN_REPORTS_KEY, remember_run_report
+
+    redis = Redis.from_url(city.stack.redis_url)
+    try:
+        remember_run_report(
+            redis=redis, report=_report(status="arrived", travel_s=131.0, junctions_passed=3)
+        )
+        page.reload()
+        expect(page.locator("#emergency-live tbody tr")).to_contain_text("arrived")
+        expect(page.locator("#emergency-live tbody tr")).to_contain_text("3 / 3")
+        expect(page.locator("#emergency-map path.leaflet-interactive")).to_have_count(1)
+    finally:
+        redis.delete(RUN_REPORTS_KEY)
+        redis.close()
+
 
 def test_the_twins_run_in_arabic_is_axe_clean(page: Page, city: City, artifacts: Path) -> None:
     from shared.realtime import TWIN_ROOM, Fanout

@@ -8,6 +8,7 @@ request actions do. The table carries everything the map shows, so the page work
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import dash
@@ -15,6 +16,8 @@ import dash_leaflet as dl
 from dash import Input, Output, State, callback, ctx, dcc, html
 from flask_babel import gettext as _
 from pydantic import ValidationError
+from redis import Redis
+from redis.exceptions import RedisError
 
 from ops_console.auth import acting_username, may_act
 from ops_console.components.tables import data_table
@@ -35,6 +38,7 @@ from shared.incidents.service import (
 )
 from shared.roads.models import Intersection
 from shared.traffic.schemas import NoRouteError
+from shared.twin.service import recent_run_reports
 
 dash.register_page(
     __name__, path="/emergency", title="Emergency dispatch · City control room", order=4
@@ -114,6 +118,7 @@ def _labelled(label: str, control: Any, for_id: str) -> html.Div:
 def layout(**_query: Any) -> html.Div:
     """Return the page: new incident, unit and incident choice, routes, map and plan."""
     act = can_act()
+    runs = _recent_runs()
     new_incident = html.Section(
         [
             html.H2(_("New incident"), id="emergency-new-title"),
@@ -207,7 +212,11 @@ def layout(**_query: Any) -> html.Div:
                 [html.H2(_("Routes"), id="emergency-routes-title"), html.Div(id="emergency-table")],
                 **{"aria-labelledby": "emergency-routes-title"},
             ),
-            html.Section(_map([]), id="emergency-map-panel", **{"aria-label": _("Route map")}),
+            html.Section(
+                _map([], live=live_markers(runs)),
+                id="emergency-map-panel",
+                **{"aria-label": _("Route map")},
+            ),
             html.Section(
                 [
                     html.H2(_("Signal pre-emption plan"), id="emergency-plan-title"),
@@ -260,13 +269,16 @@ def layout(**_query: Any) -> html.Div:
                 ],
                 **{"aria-labelledby": "emergency-plan-title"},
             ),
-            _live_section(),
+            _live_section(runs),
         ],
     )
 
 
-def _map(layers: list[Any], coords: list[list[float]] | None = None) -> dl.MapContainer:
-    """The route map; it fits the given (lon, lat) coordinates when there are any."""
+def _map(
+    layers: list[Any], coords: list[list[float]] | None = None, *, live: list[Any] | None = None
+) -> dl.MapContainer:
+    """The route map with the live units' markers; it fits the given (lon, lat) coordinates
+    when there are any."""
     tile_url = get_settings().tile_url
     base = [dl.TileLayer(url=tile_url, attribution=ATTRIBUTION)] if tile_url else []
     view: dict[str, Any] = {"center": list(FALLBACK_CENTER), "zoom": 14}
@@ -283,7 +295,7 @@ def _map(layers: list[Any], coords: list[list[float]] | None = None) -> dl.MapCo
         [
             *base,
             *layers,
-            dl.LayerGroup(id="emergency-live-layer"),
+            dl.LayerGroup(live or [], id="emergency-live-layer"),
             dl.LayerGroup(attribution=ATTRIBUTION),
         ],
         id="emergency-map",
@@ -406,9 +418,15 @@ def create(_n: int | None, kind: str, priority: int, lat: float, lon: float) -> 
     Input("emergency-find", "n_clicks"),
     State("emergency-incident", "value"),
     State("emergency-unit", "value"),
+    State("emergency-live-runs", "data"),
     prevent_initial_call=True,
 )
-def find_routes(_n: int | None, incident_id: int | None, unit_id: int | None) -> tuple[Any, ...]:
+def find_routes(
+    _n: int | None,
+    incident_id: int | None,
+    unit_id: int | None,
+    runs: dict[str, Any] | None = None,
+) -> tuple[Any, ...]:
     """Route the chosen unit to the chosen incident and show the options."""
     keep = (dash.no_update,) * 5
     if not incident_id or not unit_id:
@@ -432,7 +450,7 @@ def find_routes(_n: int | None, incident_id: int | None, unit_id: int | None) ->
     return (
         data,
         _routes_table(data),
-        _map(_route_layers(data), coords),
+        _map(_route_layers(data), coords, live=live_markers(runs or {})),
         options,
         0,
         status,
@@ -558,7 +576,23 @@ def _run_status_label(status: str) -> str:
     }.get(status, status)
 
 
-def _live_section() -> html.Section:
+def _recent_runs() -> dict[str, dict[str, Any]]:
+    """The runs the twin reported lately, so a reload shows them at once (none if Redis is away)."""
+    url = get_settings().redis_url
+    if not url:
+        return {}
+    try:
+        return recent_run_reports(redis=_redis(url))
+    except RedisError:
+        return {}
+
+
+@functools.cache
+def _redis(url: str) -> Redis:
+    return Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def _live_section(runs: dict[str, dict[str, Any]]) -> html.Section:
     return html.Section(
         [
             html.H2(_("Live run in the twin"), id="emergency-live-title"),
@@ -570,8 +604,8 @@ def _live_section() -> html.Section:
             ),
             # Announced politely, and only when a signal is passed or the run ends.
             html.P(id="emergency-live-status", role="status", **{"aria-live": "polite"}),
-            html.Div(live_table({}), id="emergency-live"),
-            dcc.Store(id="emergency-live-runs", data={}),
+            html.Div(live_table(runs), id="emergency-live"),
+            dcc.Store(id="emergency-live-runs", data=runs),
         ],
         **{"aria-labelledby": "emergency-live-title"},
     )

@@ -217,13 +217,20 @@ def twin_run(sumocfg: str, speed: float, end: float | None, publish_every_s: flo
 
 def _console_emitter(redis_url: str, say: Any) -> Any:
     """Socket.IO events to the consoles' twin room; a lost event never stops the twin."""
+    from redis import Redis
+
     from shared.realtime import TWIN_ROOM, Fanout
+    from shared.twin.live import UNIT_PROGRESS
+    from shared.twin.service import remember_run_report
 
     fanout = Fanout(redis_url=redis_url, mqtt_url=None)
+    redis = Redis.from_url(redis_url)
 
     def emit(event: str, payload: dict[str, Any]) -> None:
         try:
             fanout.emit_event(event, payload, room=TWIN_ROOM)
+            if event == UNIT_PROGRESS:
+                remember_run_report(redis=redis, report=payload)
         except Exception as exc:  # Redis away: the next report carries the newer state
             say(f"could not send {event} to the consoles: {exc}")
 

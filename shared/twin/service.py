@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import orjson
 from geoalchemy2.shape import from_shape, to_shape
+from redis import Redis
 from shapely.geometry import Point
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -314,3 +319,39 @@ def note_signal_plan_applied(*, session: Session, plan_id: int, note: str) -> No
     # A new list: JSONB columns track assignment, not in-place mutation.
     plan.notes = [*(plan.notes or []), note]
     session.flush()
+
+
+# The consoles' memory of the runs the twin drives: each run's latest `unit.progress` report, so
+# that a console opened (or reloaded) mid-run shows the run at once instead of an empty table
+# until the next report. Reports older than this are dropped (a finished run stays that long).
+RUN_REPORTS_KEY = "twin:run_reports"
+RUN_REPORT_MAX_AGE_S = 900.0
+
+
+def remember_run_report(
+    *, redis: Redis, report: Mapping[str, Any], now: float | None = None
+) -> None:
+    """Keep a run's latest progress report (by plan id) for consoles that open later."""
+    at = time.time() if now is None else now
+    pipe = redis.pipeline(transaction=False)
+    pipe.hset(RUN_REPORTS_KEY, str(report["plan_id"]), orjson.dumps({"at": at, "report": report}))
+    pipe.expire(RUN_REPORTS_KEY, int(RUN_REPORT_MAX_AGE_S))
+    pipe.execute()
+
+
+def recent_run_reports(
+    *, redis: Redis, max_age_s: float = RUN_REPORT_MAX_AGE_S, now: float | None = None
+) -> dict[str, dict[str, Any]]:
+    """Return each run's latest report from the last ``max_age_s`` seconds, by plan id."""
+    at = time.time() if now is None else now
+    found: dict[str, dict[str, Any]] = {}
+    stale: list[bytes] = []
+    for field, raw in redis.hgetall(RUN_REPORTS_KEY).items():
+        item = orjson.loads(raw)
+        if at - float(item["at"]) > max_age_s:
+            stale.append(field)
+        else:
+            found[field.decode() if isinstance(field, bytes) else str(field)] = item["report"]
+    if stale:
+        redis.hdel(RUN_REPORTS_KEY, *stale)
+    return found

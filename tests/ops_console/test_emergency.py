@@ -12,6 +12,8 @@ import pytest
 from flask import Flask, session
 from sqlalchemy import Engine, text
 
+from shared.stack import StackState
+
 POINT = (52.43, 13.545)  # lat, lon inside Adlershof
 
 
@@ -180,3 +182,25 @@ def test_a_twin_report_updates_table_marker_and_status(
         )
         assert status == "RTW-1 arrived after 2:11 (planned 2:08)."
         assert emergency.follow_run(None, runs) == (emergency.dash.no_update,) * 4
+
+
+def test_a_reloaded_page_shows_the_runs_the_twin_reported(
+    console: Flask, emergency: ModuleType, stack: StackState
+) -> None:
+    from redis import Redis
+
+    from shared.twin.service import RUN_REPORTS_KEY, remember_run_report
+
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        remember_run_report(redis=redis, report=_progress())
+        with as_user(console, "viewer"):
+            page = _ids(emergency.layout())
+        assert set(page["emergency-live-runs"].data) == {"7"}
+        (row,) = page["emergency-live"].children.children.children[1].children
+        assert [c.children for c in row.children][:4] == ["RTW-1", "7", "en route", "1 / 3"]
+        (marker,) = page["emergency-live-layer"].children
+        assert marker.center == [POINT[0], POINT[1]]
+    finally:
+        redis.delete(RUN_REPORTS_KEY)
+        redis.close()

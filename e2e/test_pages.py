@@ -90,3 +90,15 @@ def test_wall_mode_critical_takeover(page: Page, city: City, artifacts: Path) ->
     assert page.url.split("?")[0].endswith("/")
     check_axe(page, "takeover-wall-en")
     page.screenshot(path=artifacts / "takeover-wall-en.png")
+
+
+def test_the_tab_title_follows_the_page_in_its_language(page: Page, city: City) -> None:
+    # WCAG 2.4.2 (page titled) and 3.1.1: the tab names the page, in the page's language, on
+    # the first load and after in-app navigation (which does not reload the document).
+    login(page, city, "operator", lang="ar")
+    page.goto("/districts")
+    expect(page).to_have_title("الأحياء · غرفة التحكم في المدينة")
+    page.evaluate("window.__same_document = true")  # a reload would lose it
+    page.locator('a.app-nav-link[href="/health"]').click()
+    expect(page).to_have_title("حالة المستشعرات · غرفة التحكم في المدينة")
+    assert page.evaluate("window.__same_document === true")

@@ -8,12 +8,14 @@ Socket.IO rooms live in that process and the Redis queue fans events in.
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dash
 from flask import Flask, request
+from flask_babel import gettext as _
 from flask_socketio import join_room
 
 import shared.models  # noqa: F401  (every table, so ORM foreign keys resolve)
@@ -46,11 +48,25 @@ INDEX = """<!DOCTYPE html>
 </html>"""
 
 
+def _page_title(path: str) -> str:
+    """The translated tab title of the page at ``path`` (Dash itself puts the app's title in
+    the first page load and sets the page's only on in-app navigation)."""
+    for page in dash.page_registry.values():
+        template = page.get("path_template")
+        if page["path"] == path or (
+            template and re.fullmatch(re.sub(r"<[^>]+>", "[^/]+", template), path)
+        ):
+            title = page["title"]
+            return str(title() if callable(title) else title)
+    return _("City control room")
+
+
 class ConsoleDash(dash.Dash):
     """Dash whose index page carries the user's language, direction and display mode."""
 
     def interpolate_index(self, **kwargs: Any) -> str:
-        """Render the index with `<html lang dir class>` set for this request."""
+        """Render the index with `<html lang dir class>` and the page's title for this request."""
+        kwargs["title"] = _page_title(request.path)
         html = super().interpolate_index(**kwargs)
         # Wall mode is chosen per page load; client-side navigation keeps the class.
         mode = "wall" if request.args.get("display") == "wall" else "desk"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from flask import has_request_context, request
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
 # Catalogues live in the repository's i18n/ folder, shared with the citizen API.
 TRANSLATIONS_DIR = Path(__file__).resolve().parents[1] / "i18n"
@@ -34,3 +37,16 @@ def current_language() -> str:
 def text_direction() -> str:
     """Return "rtl" for right-to-left languages, else "ltr"."""
     return "rtl" if current_language() in RTL_LANGUAGES else "ltr"
+
+
+def page_title(name: Callable[[], str]) -> Callable[..., str]:
+    """Return a Dash page title function: "<page> · City control room" in the request's language.
+
+    Dash calls it when it serves the page and on every in-app navigation (WCAG 2.4.2: the tab
+    says where you are, in the page's own language). ``name`` returns the translated page name.
+    """
+
+    def title(**_path: Any) -> str:
+        return _("%(page)s · City control room", page=name())
+
+    return title

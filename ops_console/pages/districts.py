@@ -12,10 +12,10 @@ from ops_console import queries
 from ops_console.components.charts import bars
 from ops_console.components.kpi import tile
 from ops_console.components.labels import congestion_label
-from ops_console.i18n import text_direction
+from ops_console.i18n import page_title, text_direction
 from shared.db import session_scope
 
-dash.register_page(__name__, path="/districts", title="Districts · City control room", order=1)
+dash.register_page(__name__, path="/districts", title=page_title(lambda: _("Districts")), order=1)
 
 AQI_COLOURS = [
     (50, "#00a650"),

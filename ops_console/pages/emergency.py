@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from ops_console.auth import acting_username, may_act
 from ops_console.components.tables import data_table
+from ops_console.i18n import page_title
 from shared.accounts.models import Role
 from shared.config import get_settings
 from shared.db import session_scope
@@ -41,7 +42,7 @@ from shared.traffic.schemas import NoRouteError
 from shared.twin.service import recent_run_reports
 
 dash.register_page(
-    __name__, path="/emergency", title="Emergency dispatch · City control room", order=4
+    __name__, path="/emergency", title=page_title(lambda: _("Emergency dispatch")), order=4
 )
 
 # Dispatching pre-emption is control-room work, like acting on alerts.

@@ -12,9 +12,10 @@ from flask_babel import gettext as _
 from ops_console import queries
 from ops_console.components.kpi import tile
 from ops_console.components.labels import STATUS_ICON, status_label, type_label, when
+from ops_console.i18n import page_title
 from shared.db import session_scope
 
-dash.register_page(__name__, path="/health", title="Sensor health · City control room", order=2)
+dash.register_page(__name__, path="/health", title=page_title(lambda: _("Sensor health")), order=2)
 
 # Enough rows to see every problem; healthy sensors beyond this are summarised.
 MAX_ROWS = 200

@@ -20,13 +20,14 @@ from ops_console.components.labels import (
     status_label,
     type_label,
 )
+from ops_console.i18n import page_title
 from shared.accounts.models import Role
 from shared.accounts.service import role_allows
 from shared.config import get_settings
 from shared.db import session_scope
 from shared.sensing.models import SensorType
 
-dash.register_page(__name__, path="/", title="Live map · City control room", order=0)
+dash.register_page(__name__, path="/", title=page_title(lambda: _("Live map")), order=0)
 
 ATTRIBUTION = (
     '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap contributors</a> (ODbL)'

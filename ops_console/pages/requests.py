@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from ops_console.actions import REQUIRED_ROLE, ActionRefused, act_on_request
 from ops_console.auth import current_username, may_act
 from ops_console.components.labels import request_status_label, when
+from ops_console.i18n import page_title
 from shared.db import session_scope
 from shared.service_requests.flows import NEXT_STATUSES
 from shared.service_requests.models import RequestStatus
@@ -19,7 +20,7 @@ from shared.service_requests.schemas import RequestQueueItem
 from shared.service_requests.service import list_request_queue
 
 dash.register_page(
-    __name__, path="/requests", title="Citizen requests · City control room", order=3
+    __name__, path="/requests", title=page_title(lambda: _("Citizen requests")), order=3
 )
 
 QUEUE_LIMIT = 100

@@ -13,13 +13,13 @@ from ops_console import queries
 from ops_console.components.alert_feed import alert_card
 from ops_console.components.charts import time_series
 from ops_console.components.labels import metric_name, type_label
-from ops_console.i18n import text_direction
+from ops_console.i18n import page_title, text_direction
 from shared.db import session_scope
 from shared.sensing.catalogue import METRICS_BY_TYPE
 from shared.sensing.models import SensorType
 
 dash.register_page(
-    __name__, path_template="/sensor/<code>", title="Sensor · City control room", order=3
+    __name__, path_template="/sensor/<code>", title=page_title(lambda: _("Sensor")), order=3
 )
 
 RAW_WINDOW = timedelta(hours=24)

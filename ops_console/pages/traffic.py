@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from ops_console.auth import acting_username, may_act
 from ops_console.components.labels import congestion_label
 from ops_console.components.tables import data_table
+from ops_console.i18n import page_title
 from shared.accounts.models import Role
 from shared.config import get_settings
 from shared.db import session_scope
@@ -35,7 +36,7 @@ from shared.traffic.service import (
     signalised_intersections,
 )
 
-dash.register_page(__name__, path="/traffic", title="Traffic · City control room", order=5)
+dash.register_page(__name__, path="/traffic", title=page_title(lambda: _("Traffic")), order=5)
 
 REQUIRED_ROLE = Role.operator
 ATTRIBUTION = (

@@ -71,3 +71,21 @@ def test_language_cookie_sets_lang_and_direction(client_as: Callable[[str], Flas
     assert resp.headers["Location"] == "/health"
     page = client.get("/health?display=wall")
     assert b'<html lang="ar" dir="rtl" class="mode-wall">' in page.data
+
+
+@pytest.mark.parametrize(
+    ("lang", "path", "title"),
+    [
+        ("en", "/districts", "Districts · City control room"),
+        ("de", "/districts", "Bezirke · Städtische Leitstelle"),
+        ("ar", "/", "الخريطة الحية · غرفة التحكم في المدينة"),
+        ("de", "/sensor/NS-01", "Sensor · Städtische Leitstelle"),
+    ],
+)
+def test_the_tab_title_names_the_page_in_the_chosen_language(
+    client_as: Callable[[str], FlaskClient], lang: str, path: str, title: str
+) -> None:
+    client = client_as("viewer")
+    client.get(f"/lang/{lang}?next=/")
+    page = client.get(path)
+    assert f"<title>{title}</title>" in page.get_data(as_text=True)

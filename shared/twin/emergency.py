@@ -4,7 +4,9 @@ the platform's signal pre-emption.
 The vehicle (vClass emergency) obeys signals in both runs: no blue-light red running, no
 rescue lane. What differs is only the signals: with pre-emption, the platform plans green
 windows from the route's free-flow ETAs with :func:`shared.traffic.preemption.plan_preemption`,
-then, for each signal, runs a yellow and all-red transition and holds the approach's green
+re-times each window that has not started from the vehicle's live free-flow ETA at its stop line
+(:func:`retime_preemptions`, as in the live twin), then, for each signal, runs a yellow and
+all-red transition and holds the approach's green
 until the window closes and the vehicle has passed the stop line (check-out, as the unit's
 AVL position tells the platform), at most ``_MAX_EXTRA_HOLD_S`` longer.
 """
@@ -449,8 +451,17 @@ def _drive(
             continue
         try:
             route_index = sim.vehicle.getRouteIndex(_VEHICLE)
+            road = sim.vehicle.getRoadID(_VEHICLE)
+            pos = sim.vehicle.getLanePosition(_VEHICLE)
         except Exception:  # the vehicle left the network this step
-            route_index = len(edges)
+            route_index, road, pos = len(edges), "", 0.0
+        if route_index < len(edges):
+            on_edge = road == edges[route_index]
+            ahead = stop_line_times(
+                net, edges, index=route_index if on_edge else route_index + 1,
+                pos=pos if on_edge else 0.0, max_speed=max_speed,
+            )  # fmt: skip
+            retime_preemptions(plans, rel=now - departed_at, time_to_stop_line=ahead)
         advance_preemptions(
             sim, plans, rel=now - departed_at, route_index=route_index, edges=edges,
             holder=platform,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -56,6 +57,10 @@ class RuleCache:
 DEFAULT_RULES = RuleCache()
 
 
+def _by_time(row: tuple[datetime, float]) -> datetime:
+    return row[0]
+
+
 def process_batch(
     *,
     batch: Batch,
@@ -73,16 +78,26 @@ def process_batch(
             now=now.timestamp(),
         )  # fmt: skip
         newest: dict[int, tuple[DatastreamKey, datetime, float]] = {}
+        # Each datastream's readings newer than its latest state before this batch, so that
+        # threshold rules judge every one in time order (older ones came late: not judged).
+        fresh: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
         for s in outcome.stored:
-            if s.key.datastream_id not in outcome.advanced:
+            ds = s.key.datastream_id
+            if ds not in outcome.advanced:
                 continue  # a newer batch was judged already: this one must not undo its verdict
-            cur = newest.get(s.key.datastream_id)
+            before = outcome.previous.get(ds)
+            if before is None or s.ts > before[0]:
+                fresh[ds].append((s.ts, s.value))
+            cur = newest.get(ds)
             if cur is None or s.ts > cur[1]:
-                newest[s.key.datastream_id] = (s.key, s.ts, s.value)
+                newest[ds] = (s.key, s.ts, s.value)
+        series = {
+            ds: [v for _t, v in sorted(rows, key=lambda r: r[0])] for ds, rows in fresh.items()
+        }
         specs = rules.get(session=session)
         observed = observe_batch(
             session=session, rules=specs, newest=newest, previous=outcome.previous, now=now,
-            sustained_seen=rules.sustained_seen,
+            sustained_seen=rules.sustained_seen, series=series,
         )  # fmt: skip
         changes = apply_observations(session=session, observed=observed, now=now)
     # Emitted only after commit: the console must never show an alert the database lacks.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -186,6 +187,23 @@ class Observed:
 SUSTAINED_EVERY_S = 60.0
 
 
+def _transitions(rule: RuleSpec, values: Sequence[float]) -> list[float]:
+    """The readings a threshold rule must judge in turn: each one whose verdict (severity, clears)
+    differs from the reading before it, and the last one (the alert's latest value).
+
+    A repeated verdict changes no alert (open, escalate and resolve each need a new one), so
+    the rest can be skipped: a batch of 1,000 steady readings costs one judgement, not 1,000.
+    """
+    kept: list[float] = []
+    last: tuple[Severity | None, bool] | None = None
+    for i, v in enumerate(values):
+        verdict = (rule.classify(v), rule.clears(v))
+        if verdict != last or i == len(values) - 1:
+            kept.append(v)
+            last = verdict
+    return kept
+
+
 def observe_batch(
     *,
     session: Session,
@@ -194,11 +212,15 @@ def observe_batch(
     previous: dict[int, tuple[datetime, float]],
     now: datetime,
     sustained_seen: dict[tuple[int, int], float] | None = None,
+    series: Mapping[int, Sequence[float]] | None = None,
 ) -> list[Observed]:
     """Return what each applicable rule sees for the datastreams a batch touched.
 
     `sustained_seen` maps (rule id, datastream id) to when its window mean was last computed
     (monotonic seconds); pass the same dict across batches to throttle those queries.
+    `series` holds, per datastream, the batch's new readings in time order (the newest last):
+    threshold rules judge each of them, so a spike that clears within one batch still opens
+    (and then resolves) its alert; without it they judge the newest reading alone.
     """
     clock = time.monotonic()
     out: list[Observed] = []
@@ -208,7 +230,9 @@ def observe_batch(
             if rule.kind == RuleKind.stale or not rule.applies_to(key):
                 continue
             if rule.kind == RuleKind.threshold:
-                out.append(Observed(rule, key, value))
+                values = series.get(key.datastream_id) if series else None
+                for v in _transitions(rule, values) if values else (value,):
+                    out.append(Observed(rule, key, v))
             elif rule.kind == RuleKind.rate_of_change:
                 prev = previous.get(key.datastream_id)
                 if prev is not None and ts > prev[0]:

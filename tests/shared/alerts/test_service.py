@@ -75,6 +75,30 @@ def test_threshold_opens_escalates_and_resolves_one_alert(db_session: Session) -
     assert len(n.all()) == 1
 
 
+def test_a_spike_that_clears_within_one_batch_opens_and_resolves_its_alert(
+    db_session: Session,
+) -> None:
+    kw = {"index": DatastreamIndex(), "rules": RuleCache()}
+    now = time.time()
+    # One batch (given out of time order): 20, then a 60 spike (critical), then 40 (warning),
+    # then 20 again. The newest reading alone (20) would hide the spike.
+    readings = [
+        Reading("AQ-04", "pm25", now - 7, 40.0),
+        Reading("AQ-04", "pm25", now - 9, 20.0),
+        Reading("AQ-04", "pm25", now - 5, 20.0),
+        Reading("AQ-04", "pm25", now - 8, 60.0),
+        Reading("AQ-04", "pm25", now - 6, 40.0),
+    ]
+    changes = [c for c in _send(db_session, readings, **kw) if c.alert.rule_name == "PM2.5 high"]
+    assert [(c.action, c.alert.severity, c.alert.value) for c in changes] == [
+        ("opened", Severity.critical, 60.0),
+        ("resolved", Severity.critical, 20.0),
+    ]
+    # A late batch with an older spike changes nothing: the sensor has moved on.
+    late = _send(db_session, [Reading("AQ-04", "pm25", now - 30, 80.0)], **kw)
+    assert [c for c in late if c.alert.rule_name == "PM2.5 high"] == []
+
+
 def test_low_is_bad_for_traffic_speed(db_session: Session) -> None:
     kw = {"index": DatastreamIndex(), "rules": RuleCache()}
     changes = _send(db_session, [Reading("TD-0002", "speed", time.time(), 3.0)], **kw)

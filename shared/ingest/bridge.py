@@ -4,10 +4,13 @@ The bridge never touches the database and never imports Celery: the deployment i
 (in production one that enqueues the ingest task) and the bridge calls it one call at a time
 (from its flusher thread, or from a drain's while it takes over a dead member's session).
 
-Threads. paho's network thread receives each message, parses it (`parsers.parse_message`) and
-appends the result to the batch being built. The thread that runs `run()` (the flusher) cuts a
-batch when it holds `max_batch` readings or `max_wait_s` after its first message, calls the sink,
-and then acknowledges the batch's messages.
+Threads. paho's network thread receives the messages, parses each (`parsers.parse_message`)
+and appends the results to the batch being built. It does so for all the messages of one socket
+read at once: `bulk_client.BulkReceiveClient` replaces paho's per-message receive path, which
+cost about 9x our own work per message (see that module and bench/ingest/README.md). The thread
+that runs `run()` (the flusher) cuts a batch when it holds `max_batch` readings or `max_wait_s`
+after its first message, calls the sink, and then acknowledges the batch's messages, all their
+PUBACKs in one write (`BulkReceiveClient.ack_many`).
 
 Batches in flight. A plain sink (a callable) returns when its batch is safe, so a bridge has one
 batch in flight and a reading waits for its batch to close, for the whole round trip of the
@@ -31,7 +34,7 @@ Delivery guarantees.
   §4.4). The client id must therefore be stable across restarts of one bridge and unique across
   bridges (the default derives it from the host name).
 * Manual acknowledgement (`manual_ack=True`, the default; paho-mqtt 2.2 `Client(manual_ack=...)`
-  + `Client.ack(mid, qos)`): a message's PUBACK is sent only after the sink returned for (or
+  + `BulkReceiveClient.ack_many`): a message's PUBACK is sent only after the sink returned for (or
   confirmed) the batch holding its last reading, so the path broker -> sink is at-least-once.
   If the sink raises, the bridge drops everything not yet acknowledged, disconnects (keeping
   the session) and reconnects after a back-off (50 ms doubling to 5 s), and the broker
@@ -39,9 +42,10 @@ Delivery guarantees.
   NOTHING` makes that harmless (a redelivered reject gets a new batch_id, so it can be
   dead-lettered twice). A sink that fails on every attempt stalls ingestion rather than losing
   data: it must fail only on transport errors, never because of a batch's content.
-* With `manual_ack=False` paho acknowledges each message as it is received: a message acked but
-  not yet handed to the sink is lost if the bridge process crashes, and a batch whose sink call
-  raised is dropped (counted in `dropped`). The window is one flush interval (`max_wait_s`).
+* With `manual_ack=False` a socket read's messages are acknowledged once added to a batch: a
+  message acked but not yet handed to the sink is lost if the bridge process crashes, and a
+  batch whose sink call raised is dropped (counted in `dropped`). The window is one flush
+  interval (`max_wait_s`).
 
 Shared subscriptions and dead members. Mosquitto 2.0 keeps dealing a stopped bridge its
 round-robin share of the stream and queues it in that bridge's session (measured: 50 of 100
@@ -100,6 +104,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from shared.ingest.bulk_client import QOS2_ACK_BASE, BulkReceiveClient, Publish
 from shared.ingest.parsers import parse_message, payload_text
 from shared.ingest.schemas import Batch, Reading, Reject, RejectReason
 from shared.ingest.topics import (
@@ -198,7 +203,7 @@ class _Pending:
         self.generation = generation  # the connection its messages came on
         self.readings: list[Reading] = []
         self.rejects: list[Reject] = []
-        self.acks: list[tuple[int, int]] = []  # (mid, qos) in order of receipt
+        self.acks: list[int] = []  # ack keys (bulk_client.ack_many) in order of receipt
         self.done = False  # in flight: the sink confirmed it
 
 
@@ -284,6 +289,7 @@ class Bridge:
         self._stop_requested = threading.Event()
         self._sink_lock = threading.Lock()  # drains share the sink: one call at a time
         self._busy = False  # the flusher holds a batch that is not yet acknowledged
+        self._topics: dict[bytes, str] = {}  # raw topic -> text (a city's topics repeat)
         self._last_add = time.monotonic()
         self._online: set[str] = set()  # members whose presence is retained now
         self._drains: dict[str, Bridge] = {}
@@ -363,15 +369,18 @@ class Bridge:
 
     # paho callbacks (paho's network thread) ----------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> BulkReceiveClient:
         """Create the paho client with our callbacks."""
-        client = mqtt.Client(
+        # paho's own per-message receive path and ack() cost several times our parsing: the
+        # subclass takes each socket read's PUBLISHes in one call (see bulk_client).
+        client = BulkReceiveClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=self.manual_ack,
             # A drain that reconnected would take the session back from a member that returned.
             reconnect_on_failure=not self.drain_only,
+            on_publishes=self._on_publishes,
         )
         if self.endpoint.username is not None:
             client.username_pw_set(self.endpoint.username, self.endpoint.password)
@@ -383,7 +392,7 @@ class Bridge:
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = self._on_unsubscribe
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        client.on_message = self._on_message  # only what bulk_client leaves to paho (QoS 2)
         return client
 
     def _connect(self) -> None:
@@ -482,79 +491,131 @@ class Bridge:
         if reason_code.is_failure and not self._stopping:
             log.warning("bridge %s lost its connection: %s", self.client_id, reason_code)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        """Parse one message and add it to the batch being built."""
+    def _on_publishes(self, publishes: list[Publish]) -> None:
+        """Parse one socket read's messages and add them to the batch being built, in order."""
         now = self._clock()
-        try:
-            topic = message.topic
-        except UnicodeDecodeError:  # the broker should never let one through (MQTT 5 §1.5.4)
-            topic = bytes(message._topic).decode("utf-8", "replace")
+        ack_all = self.manual_ack
+        topics = self._topics
+        items: list[tuple[list[Reading], list[Reject], int]] = []
+        append = items.append
+        for raw_topic, payload, mid, qos in publishes:
+            topic = topics.get(raw_topic)
+            if topic is None:
+                topic = self._topic_text(raw_topic)
+            if topic.startswith(PRESENCE_ROOT):
+                self._on_presence(topic, payload)
+                continue
+            try:
+                readings, rejects = parse_message(topic, payload, now=now)
+            except Exception:  # a parser bug must not kill paho's thread or lose the message
+                readings, rejects = self._parser_failed(topic, payload)
+            append((readings, rejects, mid if ack_all and qos else -1))
+        if items:
+            self._add_many(items, now)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        """Parse one message that paho delivered itself (QoS 2) and add it to the batch."""
+        now = self._clock()
+        topic = self._topic_text(bytes(message._topic))
         if topic.startswith(PRESENCE_ROOT):
-            # A drain can see these too, through the dead member's session: never ingest them.
-            if self.members:
-                member = topic.rsplit("/", 1)[-1]
-                with self._cond:
-                    if message.payload:
-                        self._online.add(member)
-                    else:
-                        self._online.discard(member)
-            return  # QoS 0 subscription: nothing to acknowledge
+            self._on_presence(topic, message.payload)
+            return
+        ack = -1
+        if self.manual_ack and message.qos > 0:
+            ack = message.mid if message.qos == 1 else QOS2_ACK_BASE + message.mid
         try:
             readings, rejects = parse_message(topic, message.payload, now=now)
-        except Exception:  # a parser bug must not kill paho's thread or lose the message
-            log.exception("parser failed on a message on %s", topic)
-            detail = "internal parser error"
-            reason = RejectReason.malformed.value
-            reject = Reject(topic, payload_text(message.payload), reason, detail)
-            readings, rejects = [], [reject]
-        ack = (message.mid, message.qos) if self.manual_ack and message.qos > 0 else None
-        self._add(readings, rejects, ack, now)
+        except Exception:
+            readings, rejects = self._parser_failed(topic, message.payload)
+        self._add_many([(readings, rejects, ack)], now)
+
+    def _topic_text(self, raw: bytes) -> str:
+        """Decode a topic once and remember it."""
+        try:
+            topic = raw.decode("utf-8")
+        except UnicodeDecodeError:  # the broker should never let one through (MQTT 5 §1.5.4)
+            topic = raw.decode("utf-8", "replace")
+        if len(self._topics) >= 65_536:  # bounded: a flood of distinct topics cannot grow it
+            self._topics.clear()
+        self._topics[raw] = topic
+        return topic
+
+    def _on_presence(self, topic: str, payload: bytes) -> None:
+        """Track the group's members (a drain sees these too: never ingest them)."""
+        if self.members:
+            member = topic.rsplit("/", 1)[-1]
+            with self._cond:
+                if payload:
+                    self._online.add(member)
+                else:
+                    self._online.discard(member)
+        # QoS 0 subscription: nothing to acknowledge
+
+    @staticmethod
+    def _parser_failed(topic: str, payload: bytes) -> tuple[list[Reading], list[Reject]]:
+        """Turn a parser bug into a dead letter (logged), never a lost message."""
+        log.exception("parser failed on a message on %s", topic)
+        reject = Reject(
+            topic, payload_text(payload), RejectReason.malformed.value, "internal parser error"
+        )
+        return [], [reject]
 
     # batching ----------------------------------------------------------------------------------
 
-    def _add(
-        self,
-        readings: list[Reading],
-        rejects: list[Reject],
-        ack: tuple[int, int] | None,
-        now: float,
-    ) -> None:
-        """Append one message's results, closing batches at `max_batch` (splitting if needed)."""
+    def _add_many(self, items: list[tuple[list[Reading], list[Reject], int]], now: float) -> None:
+        """Append messages' results in order, closing batches at `max_batch` (splitting if needed).
+
+        An item is (readings, rejects, ack key or -1 when the message owes no acknowledgement).
+        """
+        limit = self.max_batch
         with self._cond:
-            while (
-                len(self._ready) >= self.max_pending_batches
-                and not self._stopping
-                and not self._discarding
-            ):
-                self._cond.wait(0.1)  # back-pressure: hold paho's thread while the sink catches up
-            if self._discarding:
-                return  # unacknowledged: the broker sends it again after the reconnect
+            counters = self._counters
+            for readings, rejects, ack in items:
+                while (
+                    len(self._ready) >= self.max_pending_batches
+                    and not self._stopping
+                    and not self._discarding
+                ):
+                    self._cond.wait(0.1)  # back-pressure: hold paho's thread for the sink
+                if self._discarding:
+                    return  # unacknowledged: the broker sends it again after the reconnect
+                counters.messages += 1
+                cur = self._current or self._open(now)
+                if rejects or len(cur.readings) + len(readings) > limit:
+                    if not readings and not rejects:
+                        counters.ignored += 1
+                    cur = self._add_split(cur, readings, rejects, now)
+                elif readings:
+                    cur.readings += readings
+                else:
+                    counters.ignored += 1
+                if ack >= 0:
+                    cur.acks.append(ack)  # on the batch holding the message's last reading
+                if len(cur.readings) >= limit or len(cur.rejects) >= limit:
+                    self._close_current()
             if self.drain_only:
                 self._last_add = time.monotonic()
-            counters = self._counters
-            counters.messages += 1
-            if not readings and not rejects:
-                counters.ignored += 1
-            cur = self._current or self._open(now)
-            limit = self.max_batch
-            while len(cur.readings) + len(readings) > limit:
-                room = limit - len(cur.readings)
-                cur.readings.extend(readings[:room])
-                readings = readings[room:]
-                self._close_current()
-                cur = self._open(now)
-            cur.readings.extend(readings)
-            while len(cur.rejects) + len(rejects) > limit:
-                room = limit - len(cur.rejects)
-                cur.rejects.extend(rejects[:room])
-                rejects = rejects[room:]
-                self._close_current()
-                cur = self._open(now)
-            cur.rejects.extend(rejects)
-            if ack is not None:
-                cur.acks.append(ack)  # on the batch holding the message's last reading
-            if len(cur.readings) >= limit or len(cur.rejects) >= limit:
-                self._close_current()
+
+    def _add_split(
+        self, cur: _Pending, readings: list[Reading], rejects: list[Reject], now: float
+    ) -> _Pending:
+        """Append one message's results across as many batches as needed (lock held)."""
+        limit = self.max_batch
+        while len(cur.readings) + len(readings) > limit:
+            room = limit - len(cur.readings)
+            cur.readings.extend(readings[:room])
+            readings = readings[room:]
+            self._close_current()
+            cur = self._open(now)
+        cur.readings.extend(readings)
+        while len(cur.rejects) + len(rejects) > limit:
+            room = limit - len(cur.rejects)
+            cur.rejects.extend(rejects[:room])
+            rejects = rejects[room:]
+            self._close_current()
+            cur = self._open(now)
+        cur.rejects.extend(rejects)
+        return cur
 
     def _open(self, now: float) -> _Pending:
         """Start a new batch (lock held) and wake the flusher to arm its timer."""
@@ -658,8 +719,7 @@ class Bridge:
             # Ids from a lost connection would acknowledge other messages on the new one; the
             # broker redelivers those messages instead (a harmless duplicate downstream).
             if not stale:
-                for mid, qos in batch.acks:
-                    self._client.ack(mid, qos)
+                self._client.ack_many(batch.acks)  # one write for the whole batch
         return True
 
     def _submit(self, batch: _Pending) -> bool:
@@ -712,14 +772,13 @@ class Bridge:
                 batch.done = True
                 # MQTT 5 §4.6: PUBACKs in the order the PUBLISHes came, so a batch confirmed
                 # early waits for the ones ahead of it.
-                acks: list[tuple[int, int]] = []
+                acks: list[int] = []
                 while self._inflight and self._inflight[0].done:
                     head = self._inflight.popleft()
                     if head.generation == self._generation:
                         acks += head.acks
                 self._cond.notify_all()  # a slot is free
-            for mid, qos in acks:
-                self._client.ack(mid, qos)
+            self._client.ack_many(acks)
 
     def _wait_inflight(self, timeout: float) -> None:
         """Wait until every batch in flight is settled (or one failed, or time is up)."""

@@ -117,9 +117,13 @@ def _parse_single(
     ts_raw = obj.pop("ts", _UNSET)
     if not obj:
         return [], [_reject(topic, payload, _MALFORMED, "no metrics besides ts")]
-    ts = _iso_cache.get(ts_raw) if type(ts_raw) is str else None  # inlined memo hit
-    if ts is None:
-        ts = _timestamp(ts_raw)
+    kind = type(ts_raw)
+    if kind is float and MIN_EPOCH <= ts_raw <= MAX_EPOCH:  # inlined: epoch seconds
+        ts = ts_raw
+    else:
+        ts = _iso_cache.get(ts_raw) if kind is str else None  # inlined memo hit
+        if ts is None:
+            ts = _timestamp(ts_raw)
     if type(ts) is str:
         return [], [_reject(topic, payload, _BAD_TIMESTAMP, ts)]
     sensor, district, sensor_type = info.sensor_id, info.district, info.sensor_type

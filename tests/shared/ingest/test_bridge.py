@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from shared.ingest import bridge as bridge_module
 from shared.ingest.bridge import Bridge, BridgeCounters, MqttEndpoint, parse_mqtt_url
 from shared.ingest.schemas import Batch, RejectReason
 from shared.stack import StackState
@@ -225,6 +226,29 @@ def test_bridge_delivers_every_reading_and_reject_in_bounded_batches(
         batches=len(sink.batches),
         connects=1,
     )
+
+
+def test_a_parser_bug_dead_letters_that_message_only(
+    stack: StackState, make_bridge: Callable[..., Bridge], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = bridge_module.parse_message
+
+    def buggy(topic: str, payload: bytes, *, now: float) -> object:
+        if b"boom" in payload:
+            raise ZeroDivisionError("parser bug")
+        return real(topic, payload, now=now)
+
+    monkeypatch.setattr(bridge_module, "parse_message", buggy)
+    sink = Collector()
+    bridge = started(make_bridge(sink, max_batch=100, max_wait_s=0.02))
+    boom = ("city/d1/traffic/TD-0001", b'{"ts": 1795341600, "boom": 1.0}')
+    messages = [reading(i) for i in range(20)] + [boom] + [reading(i) for i in range(20, 40)]
+    publish(stack.mqtt_url, messages)
+    wait_for(lambda: bridge.counters.readings + bridge.counters.rejects == 81)
+    bridge.stop()
+    assert sorted(sink.keys) == sorted(expected_keys(messages[:20] + messages[21:]))
+    assert sink.rejects == [("city/d1/traffic/TD-0001", RejectReason.malformed)]
+    assert [j.detail for b in sink.batches for j in b.rejects] == ["internal parser error"]
 
 
 def test_a_pack_larger_than_a_batch_is_split(
@@ -485,13 +509,13 @@ class HeldSink:
 def spy_acks(bridge: Bridge) -> list[int]:
     """Record the message ids the bridge acknowledges, in the order it sends the PUBACKs."""
     acked: list[int] = []
-    real = bridge._client.ack
+    real = bridge._client.ack_many
 
-    def ack(mid: int, qos: int) -> None:
-        acked.append(mid)
-        real(mid, qos)
+    def ack_many(keys: list[int]) -> None:
+        acked.extend(keys)  # QoS 1 messages only here: the key is the message id
+        real(keys)
 
-    bridge._client.ack = ack  # type: ignore[method-assign]
+    bridge._client.ack_many = ack_many  # type: ignore[method-assign]
     return acked
 
 

@@ -7,11 +7,18 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-from shared.db import session_scope
+from shared.db import read_scope, session_scope
 
 
 @contextmanager
 def db() -> Iterator[Session]:
     """Yield a session that commits when the view returns normally."""
     with session_scope() as session:
+        yield session
+
+
+@contextmanager
+def db_read() -> Iterator[Session]:
+    """Yield a session for reads only: autocommit, one round trip per query."""
+    with read_scope() as session:
         yield session

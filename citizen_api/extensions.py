@@ -11,6 +11,7 @@ from flask_cors import CORS
 from flask_limiter import Limiter
 from redis import Redis
 
+from citizen_api.ratelimit import NAME as ONE_TRIP_SLIDING_WINDOW
 from shared.realtime import Fanout
 from shared.tasks.celery_app import make_celery
 
@@ -48,11 +49,11 @@ def _is_client_key(key: str) -> bool:
     hit = _CLIENT_KEYS.get(key)
     if hit is not None and now - hit[1] < _CLIENT_KEY_TTL_S:
         return hit[0]
-    from citizen_api.db import db
-    from shared.accounts.service import find_api_client
+    from citizen_api.db import db_read
+    from shared.accounts.service import find_api_client_id
 
-    with db() as session:
-        valid = find_api_client(session=session, api_key=key) is not None
+    with db_read() as session:
+        valid = find_api_client_id(session=session, api_key=key) is not None
     if len(_CLIENT_KEYS) > 10_000:  # bounded: made-up keys cannot grow it without limit
         _CLIENT_KEYS.clear()
     _CLIENT_KEYS[key] = (valid, now)
@@ -60,8 +61,9 @@ def _is_client_key(key: str) -> bool:
 
 
 # Sliding-window counter: two counters per key in Redis (O(1) a request), nearly as strict as a
-# moving window, whose per-hit list made every request scan the key's whole window.
-limiter = Limiter(key_func=rate_key, headers_enabled=True, strategy="sliding-window-counter")
+# moving window, whose per-hit list made every request scan the key's whole window. Ours counts
+# and reads the window for the headers in one round trip (citizen_api/ratelimit.py).
+limiter = Limiter(key_func=rate_key, headers_enabled=True, strategy=ONE_TRIP_SLIDING_WINDOW)
 cors = CORS()
 
 

@@ -93,3 +93,20 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def read_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """Yield a session for reads only, on an autocommit connection (no BEGIN, no COMMIT)."""
+    # Each statement is its own transaction: one round trip for a one-query answer instead of
+    # three (BEGIN, the query, COMMIT). Under load every round trip is a wait that may end
+    # behind other runnable processes, which is where an API's read tail comes from.
+    # Anything written through this session is committed at once: use session_scope to write.
+    bound = engine or get_engine()
+    with bound.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        session = session_factory(bound)(bind=conn)
+        try:
+            yield session
+        finally:
+            session.close()

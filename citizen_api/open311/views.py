@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request, url_for
 from pydantic import ValidationError
 from sqlalchemy import Row
 
-from citizen_api.db import db
+from citizen_api.db import db, db_read
 from citizen_api.errors import Open311Error
 from citizen_api.extensions import fanout
 from citizen_api.open311.render import respond
@@ -242,7 +242,7 @@ def _query() -> RequestQuery:
 def list_requests(fmt: str) -> Response:
     """Search requests (default: the last 90 days, at most 1,000)."""
     query = _query()
-    with db() as session:
+    with db_read() as session:
         body = [request_out(r) for r in sr.find_requests(session=session, query=query)]
     return respond(fmt, "service_requests", body)
 
@@ -250,7 +250,7 @@ def list_requests(fmt: str) -> Response:
 @bp.get(f"/requests/<request_id>.{FMT}")
 def get_request(request_id: str, fmt: str) -> Response:
     """Return one request (as a one-element list, as the spec does)."""
-    with db() as session:
+    with db_read() as session:
         found = []
         if request_id.isdigit() and len(request_id) < 19:
             found = sr.find_requests(session=session, query=RequestQuery(ids=[int(request_id)]))

@@ -7,7 +7,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from shared.accounts.models import ROLE_RANK, ApiClient, Role, StaffUser
@@ -89,6 +89,20 @@ def find_api_client(*, session: Session, api_key: str) -> ApiClient | None:
             ApiClient.key_hash == _api_key_hash(api_key), ApiClient.is_active.is_(True)
         )
     )
+
+
+_clients = ApiClient.__table__
+# Built once (a Core statement; SQLAlchemy caches its compiled form): the rate limiter's key
+# check runs it for every api_key a worker has not seen in the last minute.
+_ACTIVE_CLIENT_ID = select(_clients.c.id).where(
+    _clients.c.key_hash == bindparam("key_hash"), _clients.c.is_active.is_(True)
+)
+
+
+def find_api_client_id(*, session: Session, api_key: str) -> int | None:
+    """Return the id of the active API client holding this key, or None (no ORM object)."""
+    row = session.execute(_ACTIVE_CLIENT_ID, {"key_hash": _api_key_hash(api_key)}).first()
+    return None if row is None else int(row[0])
 
 
 _DUMMY_HASH = _hasher.hash("timing-equaliser")

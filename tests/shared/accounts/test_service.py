@@ -14,6 +14,7 @@ from shared.accounts.service import (
     create_api_client,
     create_staff_user,
     find_api_client,
+    find_api_client_id,
     role_allows,
 )
 
@@ -84,8 +85,12 @@ def test_api_key_is_shown_once_and_stored_as_a_hash(db_session: Session) -> None
     assert issued.api_key.startswith(row.key_prefix)
     assert find_api_client(session=db_session, api_key=issued.api_key) is row
     assert find_api_client(session=db_session, api_key=issued.api_key + "x") is None
+    assert find_api_client_id(session=db_session, api_key=issued.api_key) == row.id
+    assert find_api_client_id(session=db_session, api_key=issued.api_key + "x") is None
     row.is_active = False
     assert find_api_client(session=db_session, api_key=issued.api_key) is None
+    # Still pending in the session: the id lookup flushes it first, as find_api_client does.
+    assert find_api_client_id(session=db_session, api_key=issued.api_key) is None
 
 
 def test_seeded_staff_can_log_in_with_the_printed_password(db_session: Session, engine) -> None:  # type: ignore[no-untyped-def]

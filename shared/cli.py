@@ -324,6 +324,20 @@ def beat(loglevel: str) -> None:
     help="Batches sent and not yet confirmed by a worker at once; their MQTT acks still go "
     "out in order [default: shared.ingest.bridge.DEFAULT_IN_FLIGHT].",
 )
+@click.option(
+    "--adaptive/--fixed-wait",
+    default=True,
+    show_default=True,
+    help="Adaptive: hand a batch over as soon as an in-flight slot is free (it grows while "
+    "the workers are busy; --wait-ms is the bound). Fixed: always wait --wait-ms.",
+)
+@click.option(
+    "--min-wait-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="With --adaptive, the least a batch waits for more readings, in milliseconds.",
+)
 def bridge(
     max_batch: int,
     wait_ms: int,
@@ -332,6 +346,8 @@ def bridge(
     members: int,
     takeover_after: float,
     in_flight: int | None,
+    adaptive: bool,
+    min_wait_ms: float,
 ) -> None:
     """Subscribe to city/# over MQTT, validate and batch readings, enqueue one task per batch.
 
@@ -362,10 +378,13 @@ def bridge(
         members=member_ids,
         takeover_after_s=takeover_after,
         in_flight=in_flight or DEFAULT_IN_FLIGHT,
+        adaptive=adaptive,
+        min_wait_s=min(min_wait_ms, wait_ms) / 1000.0,
     )
+    flush = f"adaptive, {min_wait_ms:g}-{wait_ms} ms" if adaptive else f"{wait_ms} ms"
     click.echo(
         f"bridge: {settings.mqtt_url} -> Celery on {settings.redis_url} "
-        f"(batches of <= {max_batch} readings or {wait_ms} ms, {b.in_flight} in flight)"
+        f"(batches of <= {max_batch} readings or {flush}, {b.in_flight} in flight)"
     )
     b.run()
 
@@ -881,7 +900,7 @@ def api(host: str, port: int, workers: int, threads: int) -> None:
             # Stop within seconds: phones retry, and `smartcity demo` waits for it on Ctrl-C.
             "--graceful-timeout",
             "5",
-            "citizen_api:create_app()",
+            "citizen_api.wsgi:app",
         ],
     )
 

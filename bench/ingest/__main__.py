@@ -19,11 +19,26 @@ def main() -> None:
     ap.add_argument("--wait-ms", type=int, help="bridge batch wait in ms (default 100)")
     ap.add_argument("--pack", type=int, help="readings per SenML pack (default 100)")
     ap.add_argument("--in-flight", type=int, help="batches in flight per bridge (default 1)")
+    ap.add_argument(
+        "--fixed-wait", dest="adaptive", action="store_false", default=None,
+        help="bridges always wait --wait-ms (default: adaptive flush)",
+    )  # fmt: skip
+    ap.add_argument("--min-wait-ms", type=float, help="bridge --min-wait-ms (default 0)")
     ap.add_argument("--publishers", type=int, help="publisher processes (default 1)")
+    ap.add_argument(
+        "--latency-only", action="store_true", default=None,
+        help="skip the throughput ramps and the baselines: latency at --latency-load only",
+    )  # fmt: skip
+    ap.add_argument(
+        "--latency-load", type=float,
+        help="background readings/s of the latency run (default 16,667 = 1M/min)",
+    )  # fmt: skip
     ap.add_argument("--no-node-red", dest="node_red", action="store_false", default=None)
     ap.add_argument("--no-seed-design", dest="seed_design", action="store_false", default=None)
     args = ap.parse_args()
     over = {k: v for k, v in vars(args).items() if k != "quick"}
+    if args.latency_only:
+        over.update(node_red=False, seed_design=False)
     cfg = Config.make(quick=args.quick, **over)
     res = run(cfg)
     print()

@@ -58,6 +58,8 @@ class Config:
     )
     pack: int = 100
     in_flight: int = 1  # batches per bridge sent and not yet confirmed (bridge --in-flight)
+    adaptive: bool = True  # bridge --adaptive (else --fixed-wait)
+    min_wait_ms: float = 0.0  # bridge --min-wait-ms
     publishers: int = 1
     step_s: float = 8.0
     drain_s: float = 5.0
@@ -67,6 +69,7 @@ class Config:
     node_red_latency_rate: float = 20_000.0
     node_red: bool = True
     seed_design: bool = True
+    latency_only: bool = False  # skip the throughput ramps: latency at latency_load only
     # Ramps: start rate (readings/s) and factor; later repetitions restart just below the best.
     single_start: float = 8_000.0
     pack_start: float = 40_000.0
@@ -411,7 +414,9 @@ class Bench(BenchStack):
                 f"bridge-{b}",
                 [SMARTCITY, "bridge", "--client-id", f"bench-bridge-{b}", "--group", "bench",
                  "--members", str(c.bridges), "--batch", str(c.batch), "--wait-ms", str(c.wait_ms),
-                 "--in-flight", str(c.in_flight)],
+                 "--in-flight", str(c.in_flight),
+                 "--adaptive" if c.adaptive else "--fixed-wait", "--min-wait-ms",
+                 str(c.min_wait_ms)],
             )  # fmt: skip
         from shared.stack import free_port, port_open
 
@@ -428,7 +433,8 @@ class Bench(BenchStack):
         for b in range(c.bridges):
             self.procs.wait_log(f"bridge-{b}", "bridge:", timeout=30)
         say(
-            f"pipeline up: {c.bridges} bridge(s) (batch {c.batch}, {c.wait_ms} ms, "
+            f"pipeline up: {c.bridges} bridge(s) (batch {c.batch}, "
+            f"{'adaptive, ' if c.adaptive else ''}{c.wait_ms} ms, "
             f"{c.in_flight} in flight), "
             f"{c.workers} worker(s) x {c.concurrency}, Socket.IO on :{self.sio_port}"
         )
@@ -772,9 +778,13 @@ def run(cfg: Config) -> dict[str, Any]:
         b.start_pipeline()
         # Warm-up: worker imports, caches and connection pools, not counted.
         b.step(system="warmup", mode="single", rate=2000.0)
-        single = b.sustained(system="ours", mode="single", start=cfg.single_start)
-        packs = b.sustained(system="ours", mode="pack", start=cfg.pack_start)
-        load = cfg.latency_load if med(single) >= cfg.latency_load else med(single)
+        single: list[float] = []
+        packs: list[float] = []
+        load = cfg.latency_load
+        if not cfg.latency_only:
+            single = b.sustained(system="ours", mode="single", start=cfg.single_start)
+            packs = b.sustained(system="ours", mode="pack", start=cfg.pack_start)
+            load = cfg.latency_load if med(single) >= cfg.latency_load else med(single)
         lat = [b.latency(system="ours", load=load, with_alerts=True) for _ in range(cfg.reps)]
         b.stop_pipeline()
         seed: list[float] = []

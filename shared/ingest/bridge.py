@@ -12,6 +12,14 @@ that runs `run()` (the flusher) cuts a batch when it holds `max_batch` readings 
 after its first message, calls the sink, and then acknowledges the batch's messages, all their
 PUBACKs in one write (`BulkReceiveClient.ack_many`).
 
+Adaptive flush (`adaptive=True`, `smartcity bridge`'s default). With a fixed timer a reading
+waits `max_wait_s` for its batch even when nothing is in flight. Adaptive, the flusher hands
+the open batch over as soon as it may (an in-flight slot is free; for a plain sink: its last
+call returned), once the batch is `min_wait_s` old (default 0): at low load a batch holds
+what arrived during one round trip, and while the worker is busy the open batch grows by
+itself, so the number of tasks follows what the workers absorb (group commit). A batch is
+never handed over later than with the timer. bench/ingest/README.md has the figures.
+
 Batches in flight. A plain sink (a callable) returns when its batch is safe, so a bridge has one
 batch in flight and a reading waits for its batch to close, for the whole round trip of the
 batch ahead of it and for its own. An `AsyncSink` (production: `ConfirmedSink` in
@@ -139,7 +147,7 @@ MAX_RECEIVE_MAXIMUM = 65_535  # MQTT 5 §3.1.2.11.3: the largest Receive Maximum
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 §3.1.2.11.2
 DRAIN_IDLE_S = 2.0  # a drained session is empty once nothing arrived this long, all acknowledged
 DRAIN_CONNECT_TIMEOUT_S = 10.0  # a drain that got no answer by then gives up (and is retried)
-DEFAULT_IN_FLIGHT = 1  # batches an AsyncSink may hold unconfirmed (bench/ingest: 4 not better yet)
+DEFAULT_IN_FLIGHT = 1  # batches an AsyncSink may hold unconfirmed (bench/ingest: 2 and 4 worse)
 SHUTDOWN_CONFIRM_S = 20.0  # how long stop() waits for batches in flight to be confirmed
 
 
@@ -231,12 +239,16 @@ class Bridge:
         takeover_after_s: float = 30.0,
         drain_only: bool = False,
         in_flight: int = DEFAULT_IN_FLIGHT,
+        adaptive: bool = False,
+        min_wait_s: float = 0.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if max_batch < 1 or max_wait_s <= 0 or max_pending_batches < 1 or in_flight < 1:
             raise ValueError(
                 "max_batch, max_wait_s, max_pending_batches and in_flight must be positive"
             )
+        if not 0 <= min_wait_s <= max_wait_s:
+            raise ValueError("min_wait_s must be between 0 and max_wait_s")
         if not 1 <= receive_maximum <= MAX_RECEIVE_MAXIMUM:
             raise ValueError(f"receive_maximum must be 1..{MAX_RECEIVE_MAXIMUM}")
         if not 0 <= session_expiry_s <= SESSION_NEVER_EXPIRES:
@@ -257,6 +269,10 @@ class Bridge:
         self._url = url
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
+        # Adaptive flush: hand the open batch over as soon as an in-flight slot is free and it
+        # is `min_wait_s` old, never later than the `max_wait_s` timer would (see the docstring).
+        self.adaptive = adaptive
+        self.min_wait_s = min_wait_s
         self.manual_ack = manual_ack
         self.session_expiry_s = session_expiry_s
         self.receive_maximum = receive_maximum
@@ -657,7 +673,13 @@ class Bridge:
                 if cur is None:
                     timeout = 1.0
                 else:
-                    timeout = cur.deadline - time.monotonic()
+                    # A slot is free here (else the loop waited above). Adaptive: hand the batch
+                    # over now, so a reading waits only for the batches ahead of it, and batches
+                    # grow by themselves while the sink is busy (group commit).
+                    deadline = cur.deadline
+                    if self.adaptive:
+                        deadline -= self.max_wait_s - self.min_wait_s
+                    timeout = deadline - time.monotonic()
                     if timeout <= 0:
                         self._current = None
                         self._busy = True
@@ -957,6 +979,7 @@ class Bridge:
                 drain = Bridge(
                     url=self._url, sink=self._call_sink, group=self.group, client_id=member,
                     max_batch=self.max_batch, max_wait_s=self.max_wait_s,
+                    adaptive=self.adaptive, min_wait_s=self.min_wait_s,
                     session_expiry_s=self.session_expiry_s, receive_maximum=self.receive_maximum,
                     max_pending_batches=self.max_pending_batches, keepalive_s=self.keepalive_s,
                     drain_only=True, clock=self._clock,

@@ -56,10 +56,17 @@ def emit_and_queue_push(changes: list[AlertChange]) -> None:
     retry_kwargs={"max_retries": 20},
 )
 def store_batch(payload: str, confirm_to: str | None = None) -> dict[str, Any]:
-    """Store one batch (msgspec-encoded JSON), fan out its alert changes, confirm to the bridge."""
+    """Store one batch (msgspec-encoded JSON), confirm to the bridge, fan out its alert changes."""
     batch = batch_decoder.decode(payload)
+
+    def after_commit(changes: list[AlertChange]) -> None:
+        # Confirm first: the bridge's next batch waits for the confirmation, the alerts do not
+        # (a few ms per change: Socket.IO, MQTT, one push task each). Emitting is best effort
+        # after commit either way; if it raises, the retry stores nothing new and confirms again.
+        confirm_stored(batch.batch_id, confirm_to)
+        emit_and_queue_push(changes)
+
     result, _changes = process_batch(
-        batch=batch, emit=emit_and_queue_push, retention_days=get_settings().raw_retention_days
+        batch=batch, emit=after_commit, retention_days=get_settings().raw_retention_days
     )
-    confirm_stored(batch.batch_id, confirm_to)
     return result.model_dump()

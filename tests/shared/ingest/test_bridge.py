@@ -639,3 +639,66 @@ def test_in_flight_applies_only_to_an_async_sink(stack: StackState) -> None:
     assert Bridge(url=stack.mqtt_url, sink=HeldSink(), in_flight=4).in_flight == 4
     with pytest.raises(ValueError):
         Bridge(url=stack.mqtt_url, sink=HeldSink(), in_flight=0)
+
+
+# Adaptive flush ---------------------------------------------------------------------------------
+
+
+def test_adaptive_flush_hands_a_batch_over_when_a_slot_frees_and_lets_it_grow_meanwhile(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    sink = HeldSink()
+    # The timer is far away: every batch below goes out because a slot is free, or not at all.
+    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=1, max_wait_s=60,
+                                 adaptive=True))  # fmt: skip
+    acked = spy_acks(bridge)
+    publish(stack.mqtt_url, [reading(0)])
+    wait_for(lambda: len(sink.batches) == 1, timeout=5)  # at once: the only slot was free
+
+    later = [reading(i) for i in range(1, 31)]
+    publish(stack.mqtt_url, later)
+    wait_for(lambda: bridge.counters.messages == 31)
+    time.sleep(0.2)
+    assert len(sink.batches) == 1  # the slot is taken: the open batch grows instead
+    assert acked == []  # and nothing is acknowledged before its batch is confirmed
+
+    sink.settle(0)
+    wait_for(lambda: len(sink.batches) == 2, timeout=5)  # the freed slot takes the rest at once
+    assert sorted(sink.keys([1])) == sorted(expected_keys(later))  # one batch, all 30 messages
+    sink.settle(1)
+    wait_for(lambda: len(acked) == 31)
+    assert acked == sorted(acked)
+    bridge.stop()
+    assert bridge.counters.batches == 2
+
+
+def test_adaptive_flush_with_a_plain_sink_does_not_wait_for_the_timer(
+    stack: StackState, make_bridge: Callable[..., Bridge]
+) -> None:
+    sink = Collector()
+    bridge = started(make_bridge(sink, max_wait_s=60, adaptive=True))
+    messages = [reading(i) for i in range(10)]
+    publish(stack.mqtt_url, messages)
+    wait_for(lambda: bridge.counters.readings == 20, timeout=5)
+    bridge.stop()
+    assert sorted(sink.keys) == sorted(expected_keys(messages))
+
+
+def test_adaptive_flush_waits_at_least_min_wait(
+    stack: StackState, make_bridge: Callable[..., Bridge]
+) -> None:
+    sink = Collector()
+    bridge = started(make_bridge(sink, max_wait_s=60, adaptive=True, min_wait_s=0.5))
+    publish(stack.mqtt_url, [reading(0)])
+    wait_for(lambda: bridge.counters.messages == 1)
+    time.sleep(0.2)
+    assert sink.batches == []  # younger than min_wait, although the sink is free
+    wait_for(lambda: len(sink.batches) == 1, timeout=5)  # and then without the 60 s timer
+    bridge.stop()
+
+
+def test_min_wait_must_lie_within_max_wait(stack: StackState) -> None:
+    with pytest.raises(ValueError):
+        Bridge(url=stack.mqtt_url, sink=Collector(), max_wait_s=0.02, min_wait_s=0.05)
+    with pytest.raises(ValueError):
+        Bridge(url=stack.mqtt_url, sink=Collector(), min_wait_s=-0.001)

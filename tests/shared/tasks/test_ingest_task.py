@@ -1,0 +1,60 @@
+"""The ingest task's order after commit: confirm to the bridge first, then fan out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from shared.ingest.schemas import Batch, Reading, batch_encoder
+from shared.sensing.schemas import IngestResult
+from shared.tasks import ingest
+
+
+def _payload() -> tuple[str, str]:
+    batch_id = uuid4().hex
+    batch = Batch(batch_id=batch_id, received_at=time.time(),
+                  readings=[Reading("AQ-01", "pm25", time.time(), 10.0)])  # fmt: skip
+    return batch_id, batch_encoder.encode(batch).decode()
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, Any]]) -> None:
+    monkeypatch.setattr(ingest, "confirm_stored", lambda b, to=None: calls.append(("confirm", b)))
+    monkeypatch.setattr(ingest, "emit_and_queue_push", lambda c: calls.append(("emit", c)))
+
+
+def test_the_bridge_is_confirmed_before_the_alerts_are_emitted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, Any]] = []
+    _spy(monkeypatch, calls)
+    changes = ["an alert change"]
+
+    def committed(*, batch: Batch, emit: Callable[[list[Any]], None], **_: Any) -> Any:
+        calls.append(("commit", batch.batch_id))
+        emit(changes)  # process_batch calls emit only after its transaction committed
+        return IngestResult(batch_id=batch.batch_id), changes
+
+    monkeypatch.setattr(ingest, "process_batch", committed)
+    batch_id, payload = _payload()
+    ingest.store_batch.run(payload, confirm_to="smartcity:ingest:confirm:x")
+    # The bridge's next batch waits for the confirmation; the emit (Socket.IO, MQTT and one
+    # push task per new alert) does not hold it up any more.
+    assert calls == [("commit", batch_id), ("confirm", batch_id), ("emit", changes)]
+
+
+def test_a_batch_that_did_not_commit_is_not_confirmed(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, Any]] = []
+    _spy(monkeypatch, calls)
+
+    def failed(**_: Any) -> Any:
+        raise RuntimeError("deadlock detected")
+
+    monkeypatch.setattr(ingest, "process_batch", failed)
+    _, payload = _payload()
+    with pytest.raises(RuntimeError):
+        ingest.store_batch.run(payload, confirm_to="smartcity:ingest:confirm:x")
+    assert calls == []

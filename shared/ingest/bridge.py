@@ -616,21 +616,19 @@ class Bridge:
         self, cur: _Pending, readings: list[Reading], rejects: list[Reject], now: float
     ) -> _Pending:
         """Append one message's results across as many batches as needed (lock held)."""
+        cur = self._fill(cur, "readings", readings, now)
+        return self._fill(cur, "rejects", rejects, now)
+
+    def _fill(self, cur: _Pending, field: str, items: list[Any], now: float) -> _Pending:
+        """Append ``items`` to the batches' ``field`` list, closing each batch as it fills."""
         limit = self.max_batch
-        while len(cur.readings) + len(readings) > limit:
-            room = limit - len(cur.readings)
-            cur.readings.extend(readings[:room])
-            readings = readings[room:]
+        while len(getattr(cur, field)) + len(items) > limit:
+            room = limit - len(getattr(cur, field))
+            getattr(cur, field).extend(items[:room])
+            items = items[room:]
             self._close_current()
             cur = self._open(now)
-        cur.readings.extend(readings)
-        while len(cur.rejects) + len(rejects) > limit:
-            room = limit - len(cur.rejects)
-            cur.rejects.extend(rejects[:room])
-            rejects = rejects[room:]
-            self._close_current()
-            cur = self._open(now)
-        cur.rejects.extend(rejects)
+        getattr(cur, field).extend(items)
         return cur
 
     def _open(self, now: float) -> _Pending:

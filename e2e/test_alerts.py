@@ -41,11 +41,30 @@ def _publish_critical(city: City, code: str) -> float:
 
 def _tab_to(page: Page, selector: str, limit: int = 400) -> None:
     """Press Tab until the focused element matches `selector` (keyboard only, no clicks)."""
+    trail: list[str] = []
     for _ in range(limit):
         page.keyboard.press("Tab")
-        if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+        found, where = page.evaluate(_FOCUSED, selector)
+        if found:
             return
-    raise AssertionError(f"could not reach {selector} with Tab")
+        if not trail or trail[-1] != where:
+            trail.append(where)
+    # Where focus went, to tell a keyboard trap or a re-render that drops focus from a slow page.
+    raise AssertionError(f"could not reach {selector} with Tab; focus went: {trail[-40:]}")
+
+
+# Whether the focused element matches, and a short description of it (tag#id.class[role]).
+_FOCUSED = """s => {
+    const e = document.activeElement;
+    if (!e) return [false, 'none'];
+    const cls = typeof e.className === 'string' ? e.className.split(' ').slice(0, 2).join('.') : '';
+    const role = e.getAttribute('role');
+    const owner = e.closest('[id]')?.id ?? '';
+    const open = [...document.querySelectorAll('[aria-expanded=true]')]
+        .map(x => x.id || x.className);
+    const what = `${e.tagName.toLowerCase()}#${e.id}.${cls} in #${owner}, open: ${open}`;
+    return [e.matches(s), role ? `${what}[${role}]` : what];
+}"""
 
 
 def _choose_option(page: Page, text: str, limit: int = 60) -> None:
@@ -56,6 +75,13 @@ def _choose_option(page: Page, text: str, limit: int = 60) -> None:
         current = page.evaluate(focused)
         if text in current:
             page.keyboard.press("Enter")
+            # The menu closes on Enter's keyup and Radix hands focus back to the dropdown a moment
+            # later. Wait for it, as a user sees it: a key pressed before that lands elsewhere and
+            # the late focus then takes the next Enter's keyup, which reopens the menu.
+            page.wait_for_function(
+                "document.activeElement?.matches('button[aria-haspopup=listbox]')"
+                " && document.activeElement.getAttribute('aria-expanded') === 'false'"
+            )
             return
         page.keyboard.press("ArrowDown")
         # Focus moves in a React effect after the key: wait for it, or we read a stale option

@@ -657,7 +657,8 @@ def emergency_route(
     for n, r in enumerate([result.best, *result.alternatives]):
         label = "best" if n == 0 else f"alt {n}"
         click.echo(
-            f"  {label:<6} ETA {_fmt_s(r.eta_s):>6} (free flow {_fmt_s(r.free_flow_s)}), "
+            f"  {label:<6} ETA {_fmt_s(r.eta_s):>6} (links {_fmt_s(r.link_time_s)} + junctions "
+            f"{_fmt_s(r.junction_delay_s)}; free flow {_fmt_s(r.free_flow_s)}), "
             f"{r.length_m / 1000:.2f} km, {len(r.segment_ids)} segments, "
             f"{len(r.live_segment_ids)} on live speeds, {len(r.signals)} signals"
         )

@@ -6,7 +6,8 @@ its expected wait is r²/(2C) (Webster's uniform-delay term for a single vehicle
 with C the cycle and r = C - g the red time of the approach. C and g come from the
 intersection's current signal plan (the phase serving the approach); without one we assume
 C = 90 s and g = 0.45 C, the same fixed-time assumption the demo simulator makes (13.6 s).
-Without pre-emption the run would take its planned link times plus those waits; the delay
+Without pre-emption the run would take its planned ETA (link times plus the junction and turn
+delays of `shared.traffic.eta`, which pre-emption does not remove) plus those waits; the delay
 saved is that estimate minus the actual arrival time at the last recorded stop.
 """
 
@@ -471,7 +472,7 @@ def report_after_action(
         estimated_without_preemption_s=estimate,
         delay_saved_s=saved,
         method=(
-            "without pre-emption = planned link times + expected red wait r^2/(2C) per signal "
+            "without pre-emption = planned ETA + expected red wait r^2/(2C) per signal "
             "(current signal plan, else C = 90 s, g = 0.45 C); saved = that - actual arrival "
             "at the last recorded stop"
         ),

@@ -19,10 +19,15 @@ A routed request is four statements (bench/routing): both ends, the snapshot wit
 ends join the graph, one pgRouting call for the source's forward and the target's backward
 shortest-path trees (alternatives are read off them in Python, `shared.traffic.alternatives`),
 and the chosen routes' segments and signals.
+
+A route is chosen on its link times; its ETA adds the junction, turn and start-up delays of
+`shared.traffic.eta` (``RouteOption.eta_s``; ``link_time_s`` keeps the link-time sum), with the
+intersections' junction kinds from a per-process cache (`junction_kinds`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +43,7 @@ from shared.geo import lonlat
 from shared.roads.models import Intersection, RoadSegment
 from shared.traffic.alternatives import MAX_STRETCH, Path, Tree, tree_route, via_alternatives
 from shared.traffic.derived import congestion_level
+from shared.traffic.eta import Hop, junction_kind, route_eta
 from shared.traffic.models import RoadClosure, SignalPlan, SignalPlanStatus
 from shared.traffic.schemas import (
     NoRouteError,
@@ -246,14 +252,29 @@ _PATH_SQL = (
     "SELECT node, edge, agg_cost "
     "FROM pgr_dijkstra(%(edges)s, %(source)s, %(target)s, directed => true) ORDER BY seq"
 )
-# What the chosen routes need for display and pre-emption: their segments' length, free-flow
-# time and geometry, and which of their intersections are signalised.
+# What the chosen routes need for display, the ETA model (shared.traffic.eta) and
+# pre-emption: their segments' length, free-flow time and geometry, and which of their
+# intersections are signalised (the junction kinds come from `junction_kinds`' cache).
 _DETAILS_SQL = (
     "SELECT false AS node, s.id, s.length_m, s.cost_s, ST_AsGeoJSON(s.geom, 6), NULL::text "
     "FROM road_segment s WHERE s.id = ANY(%(segments)s) "
     "UNION ALL SELECT true, i.id, NULL, NULL, NULL, i.tls_id FROM intersection i "
     "WHERE i.signalised AND i.id = ANY(%(nodes)s)"
 )
+
+
+def _end_bearings(line: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """Return a WGS84 line's bearing where it starts and where it ends (degrees)."""
+    head, tail = line[0], line[-1]
+    first = line[1] if line[1] != head else next((q for q in line[2:] if q != head), tail)
+    last = line[-2] if line[-2] != tail else next((q for q in line[-3::-1] if q != tail), head)
+    # bearing_deg(..., lonlat=True) inlined (a segment's ends are metres apart: one cosine of
+    # the latitude serves both): route_unit does this for every segment of every option.
+    k = math.cos(math.radians(head[1]))
+    return (
+        math.degrees(math.atan2((first[0] - head[0]) * k, first[1] - head[1])) % 360.0,
+        math.degrees(math.atan2((tail[0] - last[0]) * k, tail[1] - last[1])) % 360.0,
+    )
 
 
 def _trees(
@@ -296,7 +317,7 @@ def _options(session: Session, paths: Sequence[Path], snap: CostSnapshot) -> lis
     """Turn paths into route options: one round trip for their segments and signals."""
     segments = sorted({e for p in paths for e in p.edges})
     nodes = sorted({n for p in paths for n in p.nodes})
-    seg: dict[int, tuple[float, float, list[list[float]]]] = {}
+    seg: dict[int, tuple[float, float, list[list[float]], tuple[float, float]]] = {}
     signal: dict[int, str | None] = {}
     for is_node, oid, length_m, cost_s, gj, tls_id in _fetch(
         session, _DETAILS_SQL, {"segments": segments, "nodes": nodes}
@@ -304,31 +325,48 @@ def _options(session: Session, paths: Sequence[Path], snap: CostSnapshot) -> lis
         if is_node:
             signal[oid] = tls_id
         else:
-            seg[oid] = (float(length_m), float(cost_s), orjson.loads(gj)["coordinates"])
+            line = orjson.loads(gj)["coordinates"]
+            seg[oid] = (float(length_m), float(cost_s), line, _end_bearings(line))
+    kind = junction_kinds(session=session, nodes=nodes)
     options = []
     for p in paths:
         coords: list[list[float]] = []
         signals: list[SignalStop] = []
+        hops: list[Hop] = []
         length = free = 0.0
         for n, edge in enumerate(p.edges, start=1):
-            length_m, cost_s, line = seg[edge]
+            length_m, cost_s, line, (head_in, head_out) = seg[edge]
             length += length_m
             free += cost_s
             coords.extend(line[1:] if coords and coords[-1] == line[0] else line)
+            hops.append(
+                Hop(
+                    link_s=p.arrival_s[n] - p.arrival_s[n - 1],
+                    # cost_s is length / speed limit (the column's definition).
+                    speed_ms=length_m / cost_s if cost_s > 0 else 0.0,
+                    heading_in_deg=head_in,
+                    heading_out_deg=head_out,
+                    kind=kind.get(p.nodes[n], "priority"),
+                )
+            )
+        est = route_eta(hops)
+        for n, edge in enumerate(p.edges, start=1):
             if p.nodes[n] in signal:
                 signals.append(
                     SignalStop(
                         intersection_id=p.nodes[n],
                         tls_id=signal[p.nodes[n]],
                         approach_segment_id=edge,
-                        eta_s=p.arrival_s[n],
+                        eta_s=est.stop_line_s[n - 1],
                     )
                 )
         options.append(
             RouteOption(
                 source_id=p.nodes[0],
                 target_id=p.nodes[-1],
-                eta_s=p.cost_s,
+                eta_s=est.eta_s,
+                link_time_s=p.cost_s,
+                junction_delay_s=est.eta_s - p.cost_s,
                 free_flow_s=free,
                 length_m=length,
                 segment_ids=list(p.edges),
@@ -351,6 +389,8 @@ def _here(session: Session, node_id: int) -> RouteOption:
         source_id=node_id,
         target_id=node_id,
         eta_s=0.0,
+        link_time_s=0.0,
+        junction_delay_s=0.0,
         free_flow_s=0.0,
         length_m=0.0,
         segment_ids=[],
@@ -410,6 +450,38 @@ def route_between(
     best = tree_route(forward, backward, target_id)
     others = via_alternatives(forward, backward, best, k=alternatives)
     return _options(session, [best, *sorted(others, key=lambda p: p.cost_s)], snap)
+
+
+# Each intersection's delay class for the ETA model (shared.traffic.eta.junction_kind): its
+# signal, its SUMO junction type and how many intersections its segments lead to or come from.
+_KINDS_SQL = (
+    "SELECT i.id, i.signalised, i.node_type, count(DISTINCT n.other) FROM intersection i "
+    "LEFT JOIN (SELECT source AS node, target AS other FROM road_segment UNION ALL "
+    "SELECT target, source FROM road_segment) AS n ON n.node = i.id GROUP BY i.id"
+)
+_kinds: dict[str, tuple[float, dict[int, str]]] = {}
+
+
+def junction_kinds(*, session: Session, nodes: Sequence[int] = ()) -> Mapping[int, str]:
+    """Return every intersection's junction kind for the ETA model, by id.
+
+    Counting a node's neighbours per request cost 2-3 ms per route request (bench/routing), so
+    a process keeps the whole graph's kinds for ``_COMPONENT_TTL_S``, and reloads early when
+    one of ``nodes`` is missing (a network imported since). A stale kind only shifts an ETA by
+    a junction's delay class.
+    """
+    bind = session.get_bind()
+    key = str(getattr(bind, "engine", bind).url)
+    now = monotonic()
+    cached = _kinds.get(key)
+    if cached is not None and cached[0] > now and all(n in cached[1] for n in nodes):
+        return cached[1]
+    kinds = {
+        int(i): junction_kind(signalised=bool(sig), node_type=typ, neighbours=int(count))
+        for i, sig, typ, count in _fetch(session, _KINDS_SQL, {})
+    }
+    _kinds[key] = (now + _COMPONENT_TTL_S, kinds)
+    return kinds
 
 
 # How long a process trusts its copy of the graph's main component (the road graph changes

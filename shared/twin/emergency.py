@@ -3,8 +3,9 @@ the platform's signal pre-emption.
 
 The vehicle (vClass emergency) obeys signals in both runs: no blue-light red running, no
 rescue lane. What differs is only the signals: with pre-emption, the platform plans green
-windows from the route's free-flow ETAs with :func:`shared.traffic.preemption.plan_preemption`,
-re-times each window that has not started from the vehicle's live free-flow ETA at its stop line
+windows from the route's ETAs (free-flow link times plus the junction and turn delays of
+`shared.traffic.eta`) with :func:`shared.traffic.preemption.plan_preemption`,
+re-times each window that has not started from the vehicle's live ETA at its stop line
 (:func:`retime_preemptions`, as in the live twin), then, for each signal, runs a yellow and
 all-red transition and holds the approach's green
 until the window closes and the vehicle has passed the stop line (check-out, as the unit's
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shared.traffic.adaptive import StepKind
+from shared.traffic.eta import Hop, bearing_deg, junction_kind, route_eta
 from shared.traffic.preemption import PreemptionStop, PreemptionWindow, plan_preemption
 from shared.twin.controllers import (
     DEFAULT_ALL_RED_S,
@@ -47,6 +49,7 @@ __all__ = [
     "emergency_stops",
     "release_preemptions",
     "retime_preemptions",
+    "route_hops",
     "run_emergency",
     "stop_line_times",
 ]
@@ -95,22 +98,52 @@ def _edge_free_time(net: Network, edge: str, max_speed: float) -> float:
     return length / speed
 
 
+def route_hops(
+    net: Network, edges: list[str], *, max_speed: float, start_pos: float = 0.0
+) -> list[Hop]:
+    """Return the ETA model's view of a SUMO route (`shared.traffic.eta`), as the road graph
+    holds the same network: free-flow link times (the first edge from ``start_pos`` on),
+    headings from the lane shapes, and each edge's end junction's kind."""
+    hops: list[Hop] = []
+    for i, edge in enumerate(edges):
+        t = _edge_free_time(net, edge, max_speed)
+        lanes = net.edge_lanes.get(edge) or []
+        if i == 0 and t > 0:
+            t *= max(0.0, 1.0 - start_pos / net.lane_length[lanes[0]])
+        shape = net.lane_shape.get(lanes[0], []) if lanes else []
+        head_in = bearing_deg(*shape[0], *shape[1]) if len(shape) >= 2 else 0.0
+        head_out = bearing_deg(*shape[-2], *shape[-1]) if len(shape) >= 2 else 0.0
+        node = net.edge_to_node.get(edge, "")
+        hops.append(
+            Hop(
+                link_s=t,
+                speed_ms=min(max((net.lane_speed[ln] for ln in lanes), default=0.0), max_speed),
+                heading_in_deg=head_in,
+                heading_out_deg=head_out,
+                kind=junction_kind(
+                    signalised=False,
+                    node_type=net.node_type.get(node),
+                    neighbours=len(net.node_neighbours.get(node, ())),
+                ),
+            )
+        )
+    return hops
+
+
 def emergency_stops(
     net: Network, edges: list[str], *, max_speed: float, start_pos: float = 0.0
 ) -> list[PreemptionStop]:
-    """Return the signalised stops along ``edges`` with free-flow ETAs from the route start."""
+    """Return the signalised stops along ``edges`` with their ETAs from the route start: the
+    free-flow link times plus the junction and turn delays of `shared.traffic.eta` (no
+    start-up delay: the twin inserts the vehicle at speed)."""
     pairs = _signal_pairs(net)
-    stops: list[PreemptionStop] = []
-    eta = 0.0
-    for i, edge in enumerate(edges):
-        t = _edge_free_time(net, edge, max_speed)
-        if i == 0 and t > 0:
-            lanes = net.edge_lanes[edge]
-            t *= max(0.0, 1.0 - start_pos / net.lane_length[lanes[0]])
-        eta += t
-        if i + 1 < len(edges) and (edge, edges[i + 1]) in pairs:
-            stops.append(PreemptionStop(pairs[(edge, edges[i + 1])], edge, round(eta, 2)))
-    return stops
+    hops = route_hops(net, edges, max_speed=max_speed, start_pos=start_pos)
+    at = route_eta(hops, from_standstill=False).stop_line_s
+    return [
+        PreemptionStop(pairs[(edge, edges[i + 1])], edge, round(at[i], 2))
+        for i, edge in enumerate(edges[:-1])
+        if (edge, edges[i + 1]) in pairs
+    ]
 
 
 def choose_route(sim: Any, net: Network, *, seed: int) -> list[str]:
@@ -341,20 +374,21 @@ def advance_preemptions(
 def stop_line_times(
     net: Network, edges: list[str], *, index: int, pos: float, max_speed: float
 ) -> dict[str, float]:
-    """Return the free-flow seconds from a vehicle to the end of each route edge still ahead.
+    """Return the seconds from a vehicle to the end of each route edge still ahead.
 
     The vehicle is ``pos`` metres along ``edges[index]`` (0 while it crosses a junction into
-    it); an edge's end is the stop line of the signal that follows it.
+    it); an edge's end is the stop line of the signal that follows it. The times are the
+    free-flow link times plus the junction and turn delays of `shared.traffic.eta` for the
+    junctions still ahead (the vehicle is moving: no start-up delay).
     """
+    start = max(0, index)
+    if start >= len(edges):
+        return {}
+    rest = edges[start:]
+    hops = route_hops(net, rest, max_speed=max_speed, start_pos=pos if start == index else 0.0)
     ahead: dict[str, float] = {}
-    t = 0.0
-    for i in range(max(0, index), len(edges)):
-        free = _edge_free_time(net, edges[i], max_speed)
-        if i == index and free > 0:
-            lanes = net.edge_lanes[edges[i]]
-            free *= max(0.0, 1.0 - pos / net.lane_length[lanes[0]])
-        t += free
-        ahead.setdefault(edges[i], t)
+    for edge, t in zip(rest, route_eta(hops, from_standstill=False).stop_line_s, strict=True):
+        ahead.setdefault(edge, t)
     return ahead
 
 
@@ -369,9 +403,10 @@ def retime_preemptions(
 
     A plan's windows come from the ETA at dispatch; a unit that is held up (or faster) would
     otherwise find its green long over, or hold cross traffic on red for nothing. As the AVL
-    position of a real unit does for GPS-based pre-emption, the live free-flow time to each stop
-    line (``time_to_stop_line``, by approach edge, seconds from now) re-times a pending window,
-    keeping its lead and its length. ``shown`` keeps the planned ETA and the last re-timed one.
+    position of a real unit does for GPS-based pre-emption, the live ETA to each stop line
+    (``time_to_stop_line``, by approach edge, seconds from now: `stop_line_times`) re-times a
+    pending window, keeping its lead and its length. ``shown`` keeps the planned ETA and the
+    last re-timed one.
     """
     for p in plans:
         if p.stage != "pending":

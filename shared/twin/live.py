@@ -10,10 +10,11 @@ vClass-emergency vehicle at the start of the planned route (gaps where the road 
 SUMO connection are filled with SUMO's own shortest path). Its departure is the twin's
 dispatch: the plan's windows (seconds from dispatch) run on the SUMO signals in simulated
 seconds, as in `twin emergency`, except that a window that has not started yet follows the
-unit: each step it is moved to the unit's live free-flow ETA at that stop line (the plan's ETA
-came from the road graph's speed limits at dispatch; a real unit is slowed by turns and
-traffic, and GPS-based pre-emption re-times from the unit's position in the same way). The
-vehicle's position, the free-flow time and distance left
+unit: each step it is moved to the unit's live ETA at that stop line (free-flow link times plus
+the junction and turn delays of `shared.traffic.eta`, from where the unit is; the plan's ETA
+came from the road graph at dispatch, and a real unit is also slowed by traffic, so GPS-based
+pre-emption re-times from the unit's position in the same way). The
+vehicle's position, the ETA and distance left
 and the signals passed go to the consoles as ``unit.progress`` events; at arrival the actual
 times at each stop line are stored through `report_after_action`, which completes the plan. An
 abort hands every signal back at once and takes the vehicle out.
@@ -40,6 +41,7 @@ from shared.db import session_scope
 from shared.incidents.models import PlanStatus
 from shared.incidents.service import activate_plan, move_unit, report_after_action
 from shared.traffic.adaptive import StepKind
+from shared.traffic.eta import route_eta
 from shared.traffic.preemption import PreemptionWindow
 from shared.twin.controllers import PlatformControl, transition_state
 from shared.twin.emergency import (
@@ -51,6 +53,7 @@ from shared.twin.emergency import (
     clearance_times,
     release_preemptions,
     retime_preemptions,
+    route_hops,
     stop_line_times,
 )
 from shared.twin.scenario import Network, Phase, ScenarioError
@@ -454,23 +457,23 @@ class LiveFollower:
         return self._net.to_lonlat((x, y)) or run.last_lonlat
 
     def _remaining(self, run: _Run) -> tuple[float, float]:
-        """Free-flow seconds and metres left along the route from where the vehicle is."""
+        """Seconds (the ETA model's, `shared.traffic.eta`) and metres left along the route from
+        where the vehicle is."""
         if run.status != "en_route" or run.vehicle not in self._sim.vehicle.getIDList():
             return 0.0, 0.0
         index = self._sim.vehicle.getRouteIndex(run.vehicle)
         road = self._sim.vehicle.getRoadID(run.vehicle)
         pos = self._sim.vehicle.getLanePosition(run.vehicle) if road == run.edges[index] else 0.0
-        seconds = metres = 0.0
+        metres = 0.0
         for i in range(max(0, index), len(run.edges)):
             lanes = self._net.edge_lanes.get(run.edges[i]) or []
             if not lanes:
                 continue
             length = self._net.lane_length[lanes[0]]
-            left = max(0.0, length - pos) if i == index else length
-            speed = min(max(self._net.lane_speed[ln] for ln in lanes), self._max_speed)
-            metres += left
-            seconds += left / speed
-        return seconds, metres
+            metres += max(0.0, length - pos) if i == index else length
+        rest = run.edges[max(0, index) :]
+        hops = route_hops(self._net, rest, max_speed=self._max_speed, start_pos=pos)
+        return route_eta(hops, from_standstill=False).eta_s, metres
 
     def _report(self, run: _Run, *, force: bool = False) -> None:
         wall = time.monotonic()

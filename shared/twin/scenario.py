@@ -200,6 +200,10 @@ class Network:
     predecessors: dict[str, list[str]] = field(default_factory=dict)  # lane -> lanes feeding it
     programs: dict[str, Program] = field(default_factory=dict)  # tls id -> active program
     location: dict[str, str] = field(default_factory=dict)
+    node_type: dict[str, str] = field(default_factory=dict)  # junction id -> SUMO type
+    # Junction id -> the junctions its road edges (as the seed imports them) lead to or come
+    # from: what the ETA model (shared.traffic.eta) tells a bend from a junction by.
+    node_neighbours: dict[str, set[str]] = field(default_factory=dict)
 
     def internal_lanes(self, tls_id: str) -> set[str]:
         """Short lanes between two junctions of one joined signal.
@@ -333,6 +337,20 @@ def _open(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
 
 
+# The vehicle classes whose edges the seed imports as roads (shared.seed.demo.ROAD_VCLASSES).
+_ROAD_VCLASSES = ("passenger", "emergency", "bus", "delivery")
+
+
+def _road_lane(lane: ET.Element) -> bool:
+    """Whether a lane admits one of the road vehicle classes (SUMO's allow/disallow rules)."""
+    allow, disallow = lane.get("allow"), lane.get("disallow")
+    if allow is not None:
+        allowed = set(allow.split())
+        return "all" in allowed or any(v in allowed for v in _ROAD_VCLASSES)
+    banned = set((disallow or "").split())
+    return "all" not in banned and any(v not in banned for v in _ROAD_VCLASSES)
+
+
 def _iter_elements(path: Path, tags: set[str]) -> Iterator[ET.Element]:
     with _open(path) as fh:
         for _event, el in ET.iterparse(fh, events=("end",)):
@@ -366,11 +384,18 @@ def read_network(scenario: Scenario) -> Network:
     net = Network()
     first_program: dict[str, Program] = {}
     try:
-        for el in _iter_elements(scenario.net_file, {"edge", "connection", "tlLogic", "location"}):
+        tags = {"edge", "connection", "tlLogic", "location", "junction"}
+        for el in _iter_elements(scenario.net_file, tags):
             if el.tag == "location":
                 net.location = dict(el.attrib)
+            elif el.tag == "junction" and el.get("type") != "internal":
+                net.node_type[el.get("id", "")] = el.get("type", "")
             elif el.tag == "edge" and el.get("function") != "internal":
                 eid = el.get("id", "")
+                if not el.get("function") and any(_road_lane(ln) for ln in el.findall("lane")):
+                    a, b = el.get("from", ""), el.get("to", "")
+                    net.node_neighbours.setdefault(a, set()).add(b)
+                    net.node_neighbours.setdefault(b, set()).add(a)
                 net.edge_lanes[eid] = [ln.get("id", "") for ln in el.findall("lane")]
                 net.edge_to_node[eid] = el.get("to", "")
                 for ln in el.findall("lane"):

@@ -6,6 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from geoalchemy2.shape import to_shape
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,7 @@ from shared.incidents.models import Incident, Unit
 from shared.incidents.schemas import IncidentCreate, UnitRoute
 from shared.incidents.service import close_incident, create_incident, route_unit
 from shared.roads.models import Intersection, RoadSegment
+from shared.traffic.eta import Hop, RouteEta, bearing_deg, junction_kind, route_eta
 from shared.traffic.schemas import NoRouteError, RoadClosureCreate, RouteOption
 from shared.traffic.service import (
     active_closures,
@@ -61,6 +63,30 @@ def _far_incident(session: Session, unit: Unit) -> tuple[Incident, UnitRoute]:
     return incident, route_unit(session=session, unit_id=unit.id, incident_id=incident.id)
 
 
+def _model_eta(session: Session, option: RouteOption) -> RouteEta:
+    """The ETA model on a free-flow route rebuilt from the ORM rows (geometry via shapely)."""
+    hops = []
+    for n, sid in enumerate(option.segment_ids, start=1):
+        seg = session.get(RoadSegment, sid)
+        node = session.get(Intersection, option.intersection_ids[n])
+        assert seg is not None and node is not None
+        pts = list(to_shape(seg.geom).coords)
+        ins = set(session.scalars(select(RoadSegment.source).where(RoadSegment.target == node.id)))
+        outs = set(session.scalars(select(RoadSegment.target).where(RoadSegment.source == node.id)))
+        hops.append(
+            Hop(
+                link_s=seg.cost_s,
+                speed_ms=seg.speed_limit_kmh / 3.6,
+                heading_in_deg=bearing_deg(*pts[0], *pts[1], lonlat=True),
+                heading_out_deg=bearing_deg(*pts[-2], *pts[-1], lonlat=True),
+                kind=junction_kind(
+                    signalised=node.signalised, node_type=node.node_type, neighbours=len(ins | outs)
+                ),
+            )
+        )
+    return route_eta(hops)
+
+
 def _route_cost(session: Session, segment_ids: list[int]) -> float:
     costs = dict(
         session.execute(
@@ -70,7 +96,7 @@ def _route_cost(session: Session, segment_ids: list[int]) -> float:
     return sum(costs[s] for s in segment_ids)
 
 
-def test_route_is_connected_and_eta_is_the_free_flow_sum_without_readings(
+def test_route_is_connected_and_link_time_is_the_free_flow_sum_without_readings(
     db_session: Session,
 ) -> None:
     unit = _unit(db_session)
@@ -86,8 +112,12 @@ def test_route_is_connected_and_eta_is_the_free_flow_sum_without_readings(
     assert segs[best.segment_ids[-1]].target == r.target_intersection_id
     for a, b in zip(best.segment_ids, best.segment_ids[1:], strict=False):
         assert segs[a].target == segs[b].source
-    assert best.eta_s == pytest.approx(_route_cost(db_session, best.segment_ids))
-    assert best.eta_s == pytest.approx(best.free_flow_s)
+    assert best.link_time_s == pytest.approx(_route_cost(db_session, best.segment_ids))
+    assert best.link_time_s == pytest.approx(best.free_flow_s)
+    # The ETA adds the junction, turn and start-up delays of shared.traffic.eta to the links.
+    assert best.eta_s == pytest.approx(_model_eta(db_session, best).eta_s, rel=1e-3)
+    assert best.junction_delay_s == pytest.approx(best.eta_s - best.link_time_s)
+    assert best.junction_delay_s > 0.1 * best.link_time_s, "a route across town has junctions"
     assert best.length_m == pytest.approx(sum(segs[s].length_m for s in best.segment_ids))
     coords = best.geometry["coordinates"]
     assert best.geometry["type"] == "LineString" and len(coords) >= len(best.segment_ids) + 1
@@ -95,7 +125,7 @@ def test_route_is_connected_and_eta_is_the_free_flow_sum_without_readings(
     paths = [tuple(best.segment_ids), *(tuple(a.segment_ids) for a in r.alternatives)]
     assert len(set(paths)) == len(paths)
     assert len(r.alternatives) >= 1
-    assert all(a.eta_s >= best.eta_s - 1e-9 for a in r.alternatives)
+    assert all(a.link_time_s >= best.link_time_s - 1e-9 for a in r.alternatives)
 
 
 def test_signals_on_the_route_have_their_approach_and_cumulative_eta(db_session: Session) -> None:
@@ -107,13 +137,15 @@ def test_signals_on_the_route_have_their_approach_and_cumulative_eta(db_session:
         db_session.scalars(select(Intersection.id).where(Intersection.signalised.is_(True)))
     )
     on_route = [n for n in best.intersection_ids[1:] if n in signalised]
+    model = _model_eta(db_session, best)
     assert [s.intersection_id for s in best.signals] == on_route
     for stop in best.signals:
         idx = best.segment_ids.index(stop.approach_segment_id)
         approach = db_session.get(RoadSegment, stop.approach_segment_id)
         assert approach is not None and approach.target == stop.intersection_id
-        expected = _route_cost(db_session, best.segment_ids[: idx + 1])
-        assert stop.eta_s == pytest.approx(expected)
+        # The link times up to its stop line plus the delays of the junctions before it.
+        assert stop.eta_s >= _route_cost(db_session, best.segment_ids[: idx + 1])
+        assert stop.eta_s == pytest.approx(model.stop_line_s[idx], rel=1e-3)
 
 
 def test_a_closure_is_never_used_and_a_detour_is_taken(db_session: Session) -> None:
@@ -130,7 +162,7 @@ def test_a_closure_is_never_used_and_a_detour_is_taken(db_session: Session) -> N
     assert set(after.closed_segment_ids) >= closed
     for option in (after.best, *after.alternatives):
         assert not closed & set(option.segment_ids)
-    assert after.best.eta_s >= before.best.eta_s
+    assert after.best.link_time_s >= before.best.link_time_s
     assert after.best.segment_ids != before.best.segment_ids
 
     # Lifting the closure gives the original route back.
@@ -198,11 +230,15 @@ def test_a_slow_detector_reading_moves_the_route(db_session: Session) -> None:
     slow_cost = seg.length_m * 3.6 / 5.0
     after = route_unit(session=db_session, unit_id=unit.id, incident_id=incident.id)
     assert det.segment_id not in after.best.segment_ids
-    assert before.best.eta_s < after.best.eta_s < before.best.eta_s - seg.cost_s + slow_cost
+    assert (
+        before.best.link_time_s
+        < after.best.link_time_s
+        < before.best.link_time_s - seg.cost_s + slow_cost
+    )
     # The old path is still offered, priced at the live cost.
     old = [a for a in after.alternatives if a.segment_ids == before.best.segment_ids]
     if old:
-        assert old[0].eta_s == pytest.approx(before.best.eta_s - seg.cost_s + slow_cost)
+        assert old[0].link_time_s == pytest.approx(before.best.link_time_s - seg.cost_s + slow_cost)
 
 
 def test_stale_readings_fall_back_to_free_flow(db_session: Session) -> None:
@@ -320,14 +356,15 @@ def test_alternatives_are_distinct_bounded_locally_optimal_and_priced_live(
             assert [a for a, _b in ends] == o.intersection_ids[:-1]
             assert [b for _a, b in ends] == o.intersection_ids[1:]
             assert len(set(o.intersection_ids)) == len(o.intersection_ids)
-            assert o.eta_s == pytest.approx(sum(cost[s] for s in o.segment_ids))
+            assert o.link_time_s == pytest.approx(sum(cost[s] for s in o.segment_ids))
             assert o.live_segment_ids == [s for s in o.segment_ids if s in speeds]
             assert not set(o.segment_ids) & snap.closed
         for n, alt in enumerate(r.alternatives):
-            assert best.eta_s - 1e-6 <= alt.eta_s <= 1.4 * best.eta_s + 1e-6
-            assert _shared_s(alt, best, cost) <= 0.8 * best.eta_s + 1e-6
+            fast, slow = best.link_time_s, alt.link_time_s
+            assert fast - 1e-6 <= slow <= 1.4 * fast + 1e-6
+            assert _shared_s(alt, best, cost) <= 0.8 * fast + 1e-6
             for other in r.alternatives[:n]:
-                assert _shared_s(alt, other, cost) <= 0.8 * min(alt.eta_s, other.eta_s) + 1e-6
+                assert _shared_s(alt, other, cost) <= 0.8 * min(slow, other.link_time_s) + 1e-6
             # Locally optimal: every stretch of at most 10 % of the best route's time is a
             # fastest route on the live costs (pgRouting's own many-to-many answer).
             nodes = alt.intersection_ids
@@ -345,7 +382,7 @@ def test_alternatives_are_distinct_bounded_locally_optimal_and_priced_live(
             for s in alt.segment_ids:
                 at.append(at[-1] + cost[s])
             for i, j in itertools.combinations(range(len(nodes)), 2):
-                if at[j] - at[i] <= 0.1 * best.eta_s:
+                if at[j] - at[i] <= 0.1 * best.link_time_s:
                     assert at[j] - at[i] == pytest.approx(fastest[(nodes[i], nodes[j])])
     assert offered >= len(targets), "long trips across Adlershof have alternatives"
 

@@ -13,7 +13,7 @@ from citizen_api.db import db, db_read
 from citizen_api.errors import Open311Error
 from citizen_api.extensions import fanout
 from citizen_api.open311.render import respond
-from shared.accounts.service import find_api_client
+from shared.accounts.service import find_api_client_id
 from shared.service_requests import service as sr
 from shared.service_requests.flows import CREATED, announce_request
 from shared.service_requests.models import RequestStatus
@@ -164,15 +164,16 @@ def create_request(fmt: str) -> Response:
     """Create a service request from a form-encoded body."""
     key = request.form.get("api_key", "")
     with db() as session:
-        client = find_api_client(session=session, api_key=key) if key else None
-        if client is None:
+        # The id is all a request records: a Core select, no ORM object to build.
+        client_id = find_api_client_id(session=session, api_key=key) if key else None
+        if client_id is None:
             raise Open311Error(403, "api_key is missing or not valid")
         if not request.form.get("service_code"):
             raise Open311Error(400, "service_code is required")
         data = _form_create()
         try:
             req = sr.create_request(
-                session=session, data=data, actor=f"client:{client.id}", api_client_id=client.id
+                session=session, data=data, actor=f"client:{client_id}", api_client_id=client_id
             )
         except RequestInvalid as exc:
             raise Open311Error(400, str(exc)) from exc

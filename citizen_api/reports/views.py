@@ -121,7 +121,8 @@ def create_report() -> tuple[Response, int]:
         announce_request(
             session=session, request_id=req.id, event=CREATED, emit=fanout().emit_request
         )
-        session.refresh(req)
+        # No refresh: the INSERTs returned the server-side timestamps, and history and media
+        # are the loaded collections the rows were added through.
         return jsonify(report_out(req, citizen_id)), 201
 
 

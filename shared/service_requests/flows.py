@@ -144,7 +144,6 @@ def attach_photos(
         storage.save(key, photo.data)
         storage.save(thumb_key, photo.thumbnail)
         media = RequestMedia(
-            request_id=request.id,
             key=key,
             thumb_key=thumb_key,
             content_type=photo.content_type,
@@ -152,7 +151,7 @@ def attach_photos(
             width=photo.width,
             height=photo.height,
         )
-        session.add(media)
+        request.media.append(media)  # the loaded collection stays current: no refresh needed
         saved.append(media)
     session.flush()
     return saved

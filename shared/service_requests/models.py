@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import Base
+from shared.districts.models import District
 
 
 class RequestStatus(enum.StrEnum):
@@ -93,6 +94,9 @@ class ServiceRequest(Base):
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
     service: Mapped[Service] = relationship(lazy="joined", innerjoin=True)
+    # Read for the console's queue item (its code); create_request sets it from the lookup it
+    # already makes, so announcing a new request does not load the district again.
+    district: Mapped[District | None] = relationship()
     history: Mapped[list[StatusChange]] = relationship(
         back_populates="request", order_by="StatusChange.id", cascade="all, delete-orphan"
     )

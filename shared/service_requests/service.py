@@ -9,11 +9,10 @@ from functools import lru_cache
 from typing import Any
 
 from geoalchemy2 import Geography
-from sqlalchemy import Float, Row, Select, bindparam, cast, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Float, Row, Select, bindparam, cast, func, insert, or_, select
+from sqlalchemy.orm import Session, load_only, make_transient_to_detached, selectinload
 
 from shared.districts.models import District
-from shared.districts.service import district_at
 from shared.geo import SRID, lonlat, point
 from shared.service_requests.catalogue import CATALOGUE
 from shared.service_requests.models import (
@@ -58,9 +57,16 @@ def list_services(*, session: Session) -> list[Service]:
     return list(session.scalars(q))
 
 
+# Built once with bound parameters (as the statements below): every POST runs them, and a
+# statement built per call is also cache-keyed per call.
+_ACTIVE_SERVICE = select(Service).where(
+    Service.code == bindparam("code"), Service.is_active.is_(True)
+)
+
+
 def get_service(*, session: Session, code: str) -> Service | None:
     """Return the active service with this code, or None."""
-    return session.scalar(select(Service).where(Service.code == code, Service.is_active.is_(True)))
+    return session.scalar(_ACTIVE_SERVICE, {"code": code})
 
 
 def check_attributes(*, service: Service, values: dict[str, str | list[str]]) -> dict[str, Any]:
@@ -119,30 +125,122 @@ def create_request(
     attributes = check_attributes(service=service, values=data.attributes)
     district = None
     if data.lat is not None and data.long is not None:
-        district = district_at(session=session, lon=data.long, lat=data.lat)
+        district = _district_at(session=session, lon=data.long, lat=data.lat)
+    values: dict[str, Any] = {
+        "token": str(uuid.uuid4()),
+        "service_id": service.id,
+        "status": RequestStatus.open.value,
+        "status_notes": "",
+        "description": data.description,
+        "geom": point(data.long, data.lat)
+        if data.lat is not None and data.long is not None
+        else None,
+        "address_string": data.address_string,
+        "address_id": data.address_id,
+        "district_id": district.id if district else None,
+        "attributes": attributes,
+        "media_url": data.media_url,
+        "reporter_citizen_id": reporter_citizen_id,
+        "api_client_id": api_client_id,
+        "contact": data.contact.model_dump(exclude_none=True),
+    }
+    first = {"status": RequestStatus.open.value, "note": "", "actor": actor}
+    stmt = _create_statement(follower=reporter_citizen_id is not None)
+    row = session.execute(stmt, {**values, **{f"first_{k}": v for k, v in first.items()}}).one()
+    # The rows as the session would have them after a flush, every column set, so reading them
+    # back (the console's queue item, the app's answer) needs no query. Made persistent as if
+    # loaded: the session must not insert them again.
+    change = StatusChange(id=row.change_id, request_id=row.id, changed_at=row.changed_at, **first)
     req = ServiceRequest(
-        token=str(uuid.uuid4()),
+        **values,
+        id=row.id,
+        requested_at=row.requested_at,
+        updated_at=row.updated_at,
         service=service,
-        status=RequestStatus.open.value,
-        status_notes="",
-        description=data.description,
-        geom=point(data.long, data.lat) if data.lat is not None and data.long is not None else None,
-        address_string=data.address_string,
-        address_id=data.address_id,
-        district_id=district.id if district else None,
-        attributes=attributes,
-        media_url=data.media_url,
-        reporter_citizen_id=reporter_citizen_id,
-        api_client_id=api_client_id,
-        contact=data.contact.model_dump(exclude_none=True),
+        district=district,
+        history=[change],
+        # No photos yet: an empty, loaded collection (attach_photos appends to it) rather than a
+        # lazy load when the queue item counts them.
+        media=[],
     )
-    req.history.append(StatusChange(status=RequestStatus.open.value, note="", actor=actor))
+    make_transient_to_detached(change)
+    make_transient_to_detached(req)
     session.add(req)
-    session.flush()
-    if reporter_citizen_id is not None:
-        session.add(RequestFollower(request_id=req.id, citizen_id=reporter_citizen_id))
-        session.flush()
     return req
+
+
+_RT = ServiceRequest.__table__
+_HT = StatusChange.__table__
+_FT = RequestFollower.__table__
+# What create_request writes; the rest are server defaults the INSERT returns.
+_CREATE_COLUMNS = (
+    "token", "service_id", "status", "status_notes", "description", "geom", "address_string",
+    "address_id", "district_id", "attributes", "media_url", "reporter_citizen_id",
+    "api_client_id", "contact",
+)  # fmt: skip
+
+
+@lru_cache(maxsize=2)
+def _create_statement(*, follower: bool) -> Select[Any]:
+    """Return the one statement that inserts a request, its first history row and (for a
+    citizen's report) its reporter as follower, returning the ids and server timestamps.
+
+    One round trip instead of the ORM's flush (two or three INSERTs in order, and the unit of
+    work around them: about a third of a POST's CPU). Values are bound parameters: built once.
+    """
+    new = (
+        insert(_RT)
+        .values({name: bindparam(name, type_=_RT.c[name].type) for name in _CREATE_COLUMNS})
+        .returning(_RT.c.id, _RT.c.requested_at, _RT.c.updated_at)
+        .cte("new_request")
+    )
+    history = [
+        new.c.id,
+        *(bindparam(f"first_{k}", type_=_HT.c[k].type) for k in ("status", "note", "actor")),
+    ]
+    first = (
+        insert(_HT)
+        .from_select(["request_id", "status", "note", "actor"], select(*history))
+        .returning(_HT.c.id, _HT.c.request_id, _HT.c.changed_at)
+        .cte("first_change")
+    )
+    q = select(
+        new.c.id,
+        new.c.requested_at,
+        new.c.updated_at,
+        first.c.id.label("change_id"),
+        first.c.changed_at,
+    ).select_from(new.join(first, first.c.request_id == new.c.id))
+    if follower:
+        follows = insert(_FT).from_select(
+            ["request_id", "citizen_id"],
+            select(new.c.id, bindparam("reporter_citizen_id", type_=_FT.c.citizen_id.type)),
+        )
+        # PostgreSQL runs a data-modifying WITH query even though the SELECT does not read it.
+        q = q.add_cte(follows.cte("follows"))
+    return q
+
+
+# Its id and code are all a request needs; the boundary (a MultiPolygon) stays unloaded.
+_DISTRICT_AT = (
+    select(District)
+    .options(load_only(District.id, District.code))
+    .where(
+        func.ST_Covers(
+            District.geom,
+            func.ST_SetSRID(
+                func.ST_MakePoint(bindparam("lon", type_=Float), bindparam("lat", type_=Float)),
+                SRID,
+            ),
+        )
+    )
+    .limit(1)
+)
+
+
+def _district_at(*, session: Session, lon: float, lat: float) -> District | None:
+    """Return the district covering the WGS84 point (id and code only), or None."""
+    return session.scalar(_DISTRICT_AT, {"lon": lon, "lat": lat})
 
 
 def get_request(*, session: Session, request_id: int) -> ServiceRequest | None:
@@ -351,7 +449,7 @@ def citizen_can_see(*, session: Session, request: ServiceRequest, citizen_id: in
 def queue_item(*, session: Session, request: ServiceRequest) -> RequestQueueItem:
     """Return the console's view of one request, with its audited history."""
     lon, lat = lonlat(request.geom) if request.geom is not None else (None, None)
-    district = session.get(District, request.district_id) if request.district_id else None
+    district = request.district if request.district_id is not None else None
     return RequestQueueItem(
         id=request.id,
         service_code=request.service.code,
@@ -382,7 +480,11 @@ def list_request_queue(
     """Return the staff queue: requests not yet closed (or all), newest first."""
     q = (
         select(ServiceRequest)
-        .options(selectinload(ServiceRequest.history), selectinload(ServiceRequest.media))
+        .options(
+            selectinload(ServiceRequest.history),
+            selectinload(ServiceRequest.media),
+            selectinload(ServiceRequest.district).load_only(District.code),
+        )
         .order_by(ServiceRequest.requested_at.desc(), ServiceRequest.id.desc())
         .limit(limit)
     )

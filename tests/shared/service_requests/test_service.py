@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from shared.geo import lonlat
 from shared.service_requests import flows
-from shared.service_requests.models import RequestStatus, Service
-from shared.service_requests.schemas import RequestCreate, RequestInvalid, RequestQuery
+from shared.service_requests.models import RequestStatus, Service, ServiceRequest, StatusChange
+from shared.service_requests.schemas import Contact, RequestCreate, RequestInvalid, RequestQuery
 from shared.service_requests.service import (
     create_request,
     find_duplicates,
@@ -18,6 +20,7 @@ from shared.service_requests.service import (
     follower_ids,
     list_citizen_requests,
     list_services,
+    queue_item,
     seed_service_catalogue,
 )
 from tests.shared.service_requests.conftest import make_citizen
@@ -55,6 +58,55 @@ def test_create_request_writes_history_district_and_follower(catalogue: Session)
     assert req.status == "open" and req.district_id is not None and len(req.token) == 36
     assert [h.status for h in req.history] == ["open"]
     assert follower_ids(session=catalogue, request_id=req.id) == [citizen.id]
+
+
+REQUEST_FIELDS = (
+    "id", "token", "service_id", "status", "status_notes", "description", "address_string",
+    "address_id", "district_id", "attributes", "media_url", "reporter_citizen_id",
+    "api_client_id", "contact", "requested_at", "updated_at",
+)  # fmt: skip
+
+
+def test_created_request_is_what_was_stored(catalogue: Session) -> None:
+    # create_request writes with one statement and hands back objects built from what it wrote
+    # and what the INSERT returned: they must equal a fresh read, and must not be written twice.
+    citizen = make_citizen(catalogue)
+    data = _new(
+        catalogue,
+        description="Deep hole by the kerb",
+        media_url="https://example.org/hole.jpg",
+        attributes={"size": "small", "lane": "cycle_lane"},
+        contact=Contact(first_name="Ada", email="ada@example.org"),
+    )
+    req = create_request(
+        session=catalogue, data=data, actor="citizen:7", reporter_citizen_id=citizen.id
+    )
+    queries: list[str] = []
+    event.listen(catalogue, "do_orm_execute", lambda ctx: queries.append(str(ctx.statement)))
+    built = {f: getattr(req, f) for f in REQUEST_FIELDS}
+    built_geom = lonlat(req.geom)
+    built_history = [(h.id, h.status, h.note, h.actor, h.changed_at) for h in req.history]
+    built_item = queue_item(session=catalogue, request=req)
+    assert queries == []  # nothing lazily loaded: the announce path makes no query
+    assert built_item.district_code is not None and built_item.photos == 0
+
+    catalogue.flush()  # a second INSERT would break the token's unique constraint here
+    catalogue.expire_all()
+    stored = catalogue.get(ServiceRequest, built["id"])
+    assert stored is not None
+    assert {f: getattr(stored, f) for f in REQUEST_FIELDS} == built
+    assert lonlat(stored.geom) == built_geom == (LON, LAT)
+    assert built["contact"] == {"first_name": "Ada", "email": "ada@example.org"}
+    assert built["attributes"] == {"size": "small", "lane": "cycle_lane"}
+    assert [(h.id, h.status, h.note, h.actor, h.changed_at) for h in stored.history] == (
+        built_history
+    )
+    assert built_history[0][1:4] == ("open", "", "citizen:7")
+    assert built["requested_at"] == built_history[0][4]  # one transaction, one now()
+    assert queue_item(session=catalogue, request=stored) == built_item
+    assert follower_ids(session=catalogue, request_id=built["id"]) == [citizen.id]
+    changes = select(func.count()).where(StatusChange.request_id == built["id"])
+    assert catalogue.scalar(changes) == 1
 
 
 @pytest.mark.parametrize(

@@ -811,6 +811,11 @@ class Bridge:
                                 self.client_id, len(self._inflight))  # fmt: skip
                     return
                 self._cond.wait(min(left, 0.1))
+        # The confirmer that emptied the queue queues its PUBACKs just after, still under
+        # _ack_lock: taking it here puts them ahead of the DISCONNECT that follows (else the
+        # broker drops the session's last acks and redelivers readings already stored).
+        with self._ack_lock:
+            pass
 
     def _redeliver(self, delay: float) -> None:
         """After a sink error: drop what is unacknowledged and reconnect so the broker resends."""

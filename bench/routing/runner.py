@@ -11,7 +11,8 @@ Timed, interleaved pair by pair so that both see the same machine load:
   speeds and closures) with snapping, one pgRouting call for the source's and the target's
   shortest-path trees, the best route plus up to three via-node alternatives read off them,
   geometry and signals;
-- ours-1: `route_unit(alternatives=0)`, the best route only (one pgr_dijkstra);
+- ours-1: `route_unit(alternatives=0)`, the best route only (the same candidate search, since
+  the best route is the lowest-ETA candidate of the same pool);
 - baseline: `shortest_path` (one free-flow pgr_dijkstra, no live costs, no closures, no
   geometry) between the same snapped intersections.
 """

@@ -34,7 +34,7 @@ class UnitCreate(BaseModel):
 
 
 class UnitRoute(BaseModel):
-    """A unit's routes to an incident: the fastest first, then alternatives."""
+    """A unit's routes to an incident: the lowest ETA first, then alternatives by ETA."""
 
     unit_id: int
     incident_id: int

@@ -179,7 +179,13 @@ def route_unit(
     alternatives: int = 3,
     as_of: datetime | None = None,
 ) -> UnitRoute:
-    """Route a unit from its position to an incident on live costs; best route first.
+    """Route a unit from its position to an incident on live costs; lowest ETA first.
+
+    ``best`` is the option with the lowest ``eta_s`` (link times plus junction, turn and
+    start-up delays) and the alternatives follow by ``eta_s``; the candidates still come from
+    the link-time search (the link-time-shortest path and via routes within 1.4x its link time,
+    see `shared.traffic.service.route_between`), which also holds a few more candidates than
+    are returned, so that ``best`` is the same for 0 to 3 alternatives.
 
     Both ends snap to the nearest intersections that lie in the road graph's main strongly
     connected component; if that pair is not connected (a closure), the nearest connected pair

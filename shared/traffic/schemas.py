@@ -25,13 +25,14 @@ class RouteOption(BaseModel):
     """One path with its live ETA (s), length (m), segments, geometry and signals.
 
     ``eta_s`` is what the unit is expected to take: the link times plus the junction, turn and
-    start-up delays of `shared.traffic.eta`; the route itself is chosen on ``link_time_s``.
+    start-up delays of `shared.traffic.eta`. Candidates come from the search on
+    ``link_time_s``; options are ranked on ``eta_s``.
     """
 
     source_id: int
     target_id: int
     eta_s: float
-    link_time_s: float  # the sum of the segments' live (else free-flow) times: what was minimised
+    link_time_s: float  # sum of the segments' live (else free-flow) times: the search's cost
     junction_delay_s: float  # eta_s - link_time_s: junctions, turns, start-up
     free_flow_s: float  # the same path at free-flow speeds, for comparison
     length_m: float

@@ -107,6 +107,10 @@ def test_create_route_propose_approve_and_abort(
         data, table, _map, choices, chosen, status = emergency.find_routes(1, incident_id, unit_id)
         assert status.startswith("Best route: ETA ")
         assert data["best"]["segment_ids"] and chosen == 0
+        # "Best route" is the option with the lowest ETA (the ETA the page shows).
+        etas = [r["eta_s"] for r in (data["best"], *data["alternatives"])]
+        assert etas == sorted(etas)
+        assert choices[0]["label"].startswith("Best route")
         assert len(choices) == 1 + len(data["alternatives"])
         rows = table.children.children[1].children  # the wrap, its table, the body
         assert len(rows) == len(choices)  # one row per route

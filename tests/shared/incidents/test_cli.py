@@ -34,6 +34,11 @@ def test_units_route_and_closures(engine: Engine) -> None:
     text_out = runner.invoke(main, args)
     assert text_out.exit_code == 0, text_out.output
     assert re.search(r"best\s+ETA\s+\d+:\d\d", text_out.output)
+    # "best" is the first line and has the lowest ETA; the alternatives follow by ETA.
+    labels = re.findall(r"^  (best|alt \d)\s+ETA\s+(\d+):(\d\d)", text_out.output, re.M)
+    assert labels and labels[0][0] == "best"
+    etas = [int(m) * 60 + int(s) for _label, m, s in labels]
+    assert etas == sorted(etas)
     as_json = runner.invoke(main, [*args, "--json", "--alternatives", "1"])
     assert as_json.exit_code == 0, as_json.output
     route = json.loads(as_json.output)

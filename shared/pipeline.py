@@ -105,6 +105,18 @@ def process_batch(
     return outcome.result, changes
 
 
+def warm_up_pipeline(
+    *,
+    engine: Engine | None = None,
+    index: DatastreamIndex = DEFAULT_INDEX,
+    rules: RuleCache = DEFAULT_RULES,
+) -> None:
+    """Open a pooled connection and load the sensor index and the rules (a worker's start)."""
+    with session_scope(engine) as session:
+        index.refresh_if_needed(session=session)
+        rules.get(session=session)
+
+
 def run_stale_check(
     *,
     engine: Engine | None = None,

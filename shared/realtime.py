@@ -59,6 +59,12 @@ class Fanout:
             self._mqtt = client
         return self._mqtt
 
+    def connect(self) -> None:
+        """Set up Socket.IO's message queue and connect to MQTT now, not at the first alert."""
+        with self._lock:
+            self._socketio()
+            self._mqtt_client()
+
     def emit(self, changes: list[AlertChange]) -> None:
         """Send each change to its district room, the global room and the MQTT alert topic."""
         if not changes:

@@ -225,9 +225,15 @@ def observe_batch(
     clock = time.monotonic()
     out: list[Observed] = []
     sustained: dict[int, list[tuple[RuleSpec, DatastreamKey]]] = defaultdict(list)
+    # The rules by what they watch, so that each datastream meets only its own few rather than
+    # every rule (2,000 applies_to calls for a batch of 170 readings).
+    watching: dict[tuple[SensorType, str], list[RuleSpec]] = defaultdict(list)
+    for rule in rules:
+        if rule.kind != RuleKind.stale:
+            watching[(rule.sensor_type, rule.metric)].append(rule)
     for key, ts, value in newest.values():
-        for rule in rules:
-            if rule.kind == RuleKind.stale or not rule.applies_to(key):
+        for rule in watching.get((key.sensor_type, key.metric), ()):
+            if not rule.covers(key):
                 continue
             if rule.kind == RuleKind.threshold:
                 values = series.get(key.datastream_id) if series else None
@@ -438,17 +444,20 @@ def _active_alerts(
 ) -> dict[tuple[int, int], _ActiveAlert]:
     if not pairs:
         return {}
-    rule_ids = sorted({p[0] for p in pairs})
-    thing_ids = sorted({p[1] for p in pairs})
+    # Arrays, not IN lists: one statement text whatever the batch touched, so SQLAlchemy's and
+    # psycopg's caches and the server's prepared statement serve every batch (an IN list was
+    # rendered, parsed and planned anew for each).
     rows = session.execute(
-        select(Alert.id, Alert.rule_id, Alert.thing_id, Alert.severity, Alert.value)
-        .where(Alert.status != AlertStatus.resolved)
-        .where(Alert.rule_id.in_(rule_ids), Alert.thing_id.in_(thing_ids))
+        text(
+            "SELECT id, rule_id, thing_id, severity, value FROM alert "
+            "WHERE status <> 'resolved' AND rule_id = ANY(:rules) AND thing_id = ANY(:things)"
+        ),
+        {"rules": sorted({p[0] for p in pairs}), "things": sorted({p[1] for p in pairs})},
     )
     return {
-        (r.rule_id, r.thing_id): _ActiveAlert(r.id, r.severity, r.value)
-        for r in rows
-        if (r.rule_id, r.thing_id) in pairs
+        (rule_id, thing_id): _ActiveAlert(alert_id, Severity(severity), value)
+        for alert_id, rule_id, thing_id, severity, value in rows
+        if (rule_id, thing_id) in pairs
     }
 
 

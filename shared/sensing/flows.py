@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
+from psycopg import pq
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -249,7 +250,8 @@ def ingest_batch(
     if stored:
         _ensure_partitions(session, {s.ts.date() for s in stored})
         outcome.previous, outcome.advanced = _copy_and_upsert(session, stored, result, dead)
-        outcome.stored = [s for s in stored if s.seq not in {d.seq for d in dead}]
+        refused = {d.seq for d in dead}
+        outcome.stored = [s for s in stored if s.seq not in refused]
     _write_dead_letters(session, batch, dead)
     result.dead_lettered = len(dead)
     result.reasons = dict(Counter(d.reason for d in dead))
@@ -264,9 +266,11 @@ def _copy_and_upsert(
     raw = session.connection().connection.dbapi_connection
     assert raw is not None
     with raw.cursor() as cur:
-        # ON COMMIT DELETE ROWS empties it between batches; this covers two batches in one
-        # transaction (tests, back-fill scripts). DELETE on a few rows is cheaper than TRUNCATE.
-        cur.execute("DELETE FROM obs_staging")
+        # ON COMMIT DELETE ROWS empties it between transactions, so a transaction that has sent
+        # nothing yet finds it empty; only a second batch in one transaction (tests, back-fill
+        # scripts) needs the DELETE, one round trip the worker's normal path skips.
+        if raw.info.transaction_status != pq.TransactionStatus.IDLE:
+            cur.execute("DELETE FROM obs_staging")
         copy_sql = (
             "COPY obs_staging (seq, datastream_id, phenomenon_time, result) "
             "FROM STDIN (FORMAT BINARY)"
@@ -275,12 +279,44 @@ def _copy_and_upsert(
             copy.set_types(["int4", "int4", "timestamptz", "float8"])
             for s in stored:
                 copy.write_row((s.seq, s.key.datastream_id, s.ts, s.value))
+        # One round trip for the three steps. `prev` locks the latest-state rows (in id order,
+        # as the upsert does, the same order in every batch) and reads them as committed after
+        # any wait: a batch of the same sensors in flight commits first and is then the
+        # "previous" state, for rate-of-change rules and for which readings are new (a sensor's
+        # very first row, still uncommitted elsewhere, is not seen). The upsert never moves a
+        # datastream back in phenomenon time and holds the row until commit, so batches of one
+        # sensor are judged in time order: one whose newest reading is older than the latest
+        # (it came late) advances nothing. `ins` counts the rows that were not there yet.
         cur.execute(
-            "INSERT INTO observation (datastream_id, phenomenon_time, result) "
-            "SELECT datastream_id, phenomenon_time, result FROM obs_staging "
-            "ON CONFLICT DO NOTHING"
+            "WITH prev AS (SELECT l.datastream_id, l.phenomenon_time, l.result "
+            "  FROM datastream_latest l "
+            "  WHERE l.datastream_id IN (SELECT datastream_id FROM obs_staging) "
+            "  ORDER BY l.datastream_id FOR UPDATE OF l), "
+            "up AS (INSERT INTO datastream_latest "
+            "  (datastream_id, phenomenon_time, result, updated_at) "
+            "  SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, result, now() "
+            "  FROM obs_staging ORDER BY datastream_id, phenomenon_time DESC "
+            "  ON CONFLICT (datastream_id) DO UPDATE SET "
+            "  phenomenon_time = EXCLUDED.phenomenon_time, result = EXCLUDED.result,"
+            "  updated_at = EXCLUDED.updated_at "
+            "  WHERE datastream_latest.phenomenon_time <= EXCLUDED.phenomenon_time "
+            "  RETURNING datastream_id), "
+            "ins AS (INSERT INTO observation (datastream_id, phenomenon_time, result) "
+            "  SELECT datastream_id, phenomenon_time, result FROM obs_staging "
+            "  ON CONFLICT DO NOTHING RETURNING 1) "
+            "SELECT 0, datastream_id, phenomenon_time, result FROM prev "
+            "UNION ALL SELECT 1, datastream_id, NULL, NULL FROM up "
+            "UNION ALL SELECT 2, count(*)::int, NULL, NULL FROM ins"
         )
-        result.stored = cur.rowcount
+        previous: dict[int, tuple[datetime, float]] = {}
+        advanced: set[int] = set()
+        for kind, ds, ts, value in cur.fetchall():
+            if kind == 0:
+                previous[ds] = (ts, value)
+            elif kind == 1:
+                advanced.add(ds)
+            else:
+                result.stored = ds  # the count of inserted rows
         # Rows not inserted already existed: same value means redelivery, else a real clash.
         # Only looked up when something conflicted: the join cannot prune partitions and costs
         # ~10 ms per batch, most of a batch's time on the normal path.
@@ -300,34 +336,6 @@ def _copy_and_upsert(
                              s.key.thing_code, s.key.metric,
                              orjson.dumps({"ts": s.ts.isoformat(), "value": s.value}).decode())
                 )  # fmt: skip
-        # One round trip: the CTE reads the previous latest values (for rate-of-change rules)
-        # from the statement's snapshot, before the upsert in the same statement changes them.
-        # The upsert never moves a datastream back in phenomenon time, and it locks the row until
-        # commit, so batches of one sensor in flight at once are judged in time order: one whose
-        # newest reading is older than the latest (it came late) advances nothing.
-        cur.execute(
-            "WITH prev AS (SELECT l.datastream_id, l.phenomenon_time, l.result "
-            "  FROM datastream_latest l "
-            "  WHERE l.datastream_id IN (SELECT datastream_id FROM obs_staging)), "
-            "up AS (INSERT INTO datastream_latest "
-            "  (datastream_id, phenomenon_time, result, updated_at) "
-            "  SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, result, now() "
-            "  FROM obs_staging ORDER BY datastream_id, phenomenon_time DESC "
-            "  ON CONFLICT (datastream_id) DO UPDATE SET "
-            "  phenomenon_time = EXCLUDED.phenomenon_time, result = EXCLUDED.result,"
-            "  updated_at = EXCLUDED.updated_at "
-            "  WHERE datastream_latest.phenomenon_time <= EXCLUDED.phenomenon_time "
-            "  RETURNING datastream_id) "
-            "SELECT datastream_id, phenomenon_time, result FROM prev "
-            "UNION ALL SELECT datastream_id, NULL, NULL FROM up"
-        )
-        previous: dict[int, tuple[datetime, float]] = {}
-        advanced: set[int] = set()
-        for ds, ts, value in cur.fetchall():
-            if ts is None:
-                advanced.add(ds)
-            else:
-                previous[ds] = (ts, value)
     return previous, advanced
 
 

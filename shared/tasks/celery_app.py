@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init, worker_ready
 
 from shared.config import Settings, get_settings
 from shared.ingest.schemas import Batch, batch_encoder
@@ -64,6 +67,39 @@ def make_celery(settings: Settings | None = None) -> Celery:
 
 
 celery_app = make_celery()
+
+# What a task module wants ready in each pool process before its first task (connections,
+# caches); run once per process at start, each failure logged and left to the first task.
+PROCESS_WARM_UPS: list[Callable[[], None]] = []
+
+
+def _freeze_heap() -> None:
+    # Everything built so far (Celery, kombu, SQLAlchemy, Flask-SocketIO, pydantic, our modules:
+    # about 200,000 objects the collector tracks) lives as long as the process. Frozen, a full
+    # collection no longer walks it: 136-300 ms instead of under 1 ms measured here, a pause
+    # that lands on whichever batch, and so on whichever alert, is in the process at the time.
+    gc.collect()
+    gc.freeze()
+
+
+@worker_process_init.connect
+def _prepare_pool_process(**_kwargs: Any) -> None:
+    """Warm up a new pool process, then freeze its start-up heap."""
+    t0 = time.perf_counter()
+    for warm_up in PROCESS_WARM_UPS:
+        try:
+            warm_up()
+        except Exception:  # a cold first batch is slower, not wrong
+            log.exception("worker warm-up %s failed", getattr(warm_up, "__name__", warm_up))
+    _freeze_heap()
+    log.info("pool process ready in %.0f ms, %d objects frozen",
+             (time.perf_counter() - t0) * 1e3, gc.get_freeze_count())  # fmt: skip
+
+
+@worker_ready.connect
+def _freeze_main_process(**_kwargs: Any) -> None:
+    """Freeze the main process's heap too: it takes every task off Redis for the pool."""
+    _freeze_heap()
 
 
 def stored_key(batch_id: str) -> str:

@@ -11,9 +11,15 @@ from sqlalchemy.exc import DBAPIError
 from shared.alerts.schemas import AlertChange
 from shared.config import get_settings
 from shared.ingest.schemas import batch_decoder
-from shared.pipeline import process_batch
+from shared.pipeline import process_batch, warm_up_pipeline
 from shared.realtime import Fanout
-from shared.tasks.celery_app import CONFIRM_KEY_TTL_S, CONFIRM_PREFIX, celery_app, stored_key
+from shared.tasks.celery_app import (
+    CONFIRM_KEY_TTL_S,
+    CONFIRM_PREFIX,
+    PROCESS_WARM_UPS,
+    celery_app,
+    stored_key,
+)
 
 
 @lru_cache(maxsize=1)
@@ -46,6 +52,19 @@ def emit_and_queue_push(changes: list[AlertChange]) -> None:
             celery_app.send_task(
                 "notify.area_alert", args=[change.model_dump(mode="json")], expires=3600
             )
+
+
+def warm_up() -> None:
+    """Connect (database, Redis, fan-out, broker) and fill caches before the first batch."""
+    warm_up_pipeline()
+    _redis().ping()
+    fanout().connect()
+    with celery_app.producer_or_acquire() as producer:
+        producer.connection.ensure_connection(max_retries=1)
+    celery_app.backend  # noqa: B018  (resolved on first send_task: entry points, ~20 ms)
+
+
+PROCESS_WARM_UPS.append(warm_up)
 
 
 @celery_app.task(

@@ -186,3 +186,54 @@ def test_an_older_batch_committing_later_never_overwrites_the_latest_state(
                          "updated_at) VALUES (:d, :t, :v, now())"),
                     {"d": key.datastream_id, "t": before[0], "v": before[1]},
                 )  # fmt: skip
+
+
+def test_a_batch_that_waited_for_another_of_its_sensor_sees_that_one_as_previous(
+    engine: Engine, index: DatastreamIndex
+) -> None:
+    # Rate-of-change rules and "which readings are new" compare with the previous latest state.
+    # A batch that had to wait for one in flight on the same sensor must compare with what that
+    # one committed, not with the state from before it (its statement's snapshot).
+    now = time.time()
+    first = _batch([Reading("NS-02", "laeq", now - 120, 80.0)])
+    second = _batch([Reading("NS-02", "laeq", now - 60, 81.0)])
+    a, b = Session(engine), Session(engine)
+    with Session(engine) as s:
+        key = index.get(session=s, sensor="NS-02", metric="laeq")
+        assert key is not None
+        saved = s.get(DatastreamLatest, key.datastream_id)
+        before = (saved.phenomenon_time, saved.result, saved.updated_at) if saved else None
+    seen: list[dict[int, tuple[datetime, float]]] = []
+    try:
+        with Session(engine) as s:  # the state both batches start from
+            ingest_batch(session=s, batch=_batch([Reading("NS-02", "laeq", now - 180, 50.0)]),
+                         index=index)  # fmt: skip
+            s.commit()
+        ingest_batch(session=a, batch=first, index=index)
+        other = threading.Thread(
+            target=lambda: (seen.append(ingest_batch(session=b, batch=second, index=index)
+                                        .previous), b.commit())
+        )  # fmt: skip
+        other.start()
+        time.sleep(0.3)
+        assert other.is_alive()  # waiting for the first batch's row lock
+        a.commit()
+        other.join(10)
+        assert seen and seen[0][key.datastream_id] == (datetime.fromtimestamp(now - 120, UTC), 80.0)
+    finally:
+        a.close()
+        b.close()
+        with engine.begin() as c:  # committed on purpose: put things back for other tests
+            c.execute(
+                text("DELETE FROM observation WHERE datastream_id = :d AND phenomenon_time >= :t"),
+                {"d": key.datastream_id, "t": datetime.fromtimestamp(now - 190, UTC)},
+            )
+            if before is None:
+                c.execute(text("DELETE FROM datastream_latest WHERE datastream_id = :d"),
+                          {"d": key.datastream_id})  # fmt: skip
+            else:
+                c.execute(
+                    text("UPDATE datastream_latest SET phenomenon_time = :t, result = :v, "
+                         "updated_at = :u WHERE datastream_id = :d"),
+                    {"t": before[0], "v": before[1], "u": before[2], "d": key.datastream_id},
+                )  # fmt: skip

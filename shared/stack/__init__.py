@@ -367,7 +367,13 @@ class LocalStack:
             + "\n"
         )
         _run([str(binary), str(conf)], log=base / "start.log")
-        wait_for(lambda: pidfile.is_file() and port_open(port), timeout=20, what="Redis")
+        # The pid file exists a moment before its number is in it: wait for the number, or
+        # `down` would not know what to stop and the server would outlive its stack.
+        wait_for(
+            lambda: self._read_pid("redis") is not None and port_open(port),
+            timeout=20,
+            what="Redis",
+        )
         return Component(name="redis", port=port, pid=self._read_pid("redis"))
 
     def _start_mosquitto(self, port: int) -> Component:
@@ -394,7 +400,11 @@ class LocalStack:
             lines.append("user root")
         conf.write_text("\n".join(lines) + "\n")
         _run([str(binary), "-c", str(conf), "-d"], log=base / "start.log")
-        wait_for(lambda: pidfile.is_file() and port_open(port), timeout=20, what="Mosquitto")
+        wait_for(
+            lambda: self._read_pid("mosquitto") is not None and port_open(port),
+            timeout=20,
+            what="Mosquitto",
+        )
         return Component(name="mosquitto", port=port, pid=self._read_pid("mosquitto"))
 
     # status -----------------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -232,6 +234,29 @@ def seed_demo_cmd(reset: bool) -> None:
 # services
 
 
+def _lower_priority(increment: int) -> None:
+    """Add `increment` to this process's nice value (inherited by the processes it forks).
+
+    Ingestion is throughput work with its own batching: a few ms more wait per batch cost
+    nothing, while each ms an API thread waits for a core is latency a citizen sees. Only
+    the CPU scheduler's priority changes; PostgreSQL backends serving these processes are
+    separate processes and keep theirs.
+    """
+    if not increment:
+        return
+    nice = os.nice(increment)
+    # With Linux autogroups (/proc/sys/kernel/sched_autogroup_enabled = 1, the default) the
+    # scheduler first shares the CPU equally between sessions, and a nice value only ranks a
+    # process within its own session (man 7 sched). `smartcity demo`, the benches and service
+    # managers start each service in a session of its own, where os.nice alone changes
+    # nothing against the API. As the session's leader, this process's autogroup holds only
+    # it and its children, so lower the group too. (Under a cgroup CPU controller, e.g. systemd
+    # units or containers, the unit's CPUWeight / --cpu-shares decide instead.)
+    if os.getsid(0) == os.getpid():
+        with contextlib.suppress(OSError):  # no autogroup support in this kernel
+            Path("/proc/self/autogroup").write_text(f"{nice}\n")
+
+
 @main.command("worker")
 @click.option(
     "--queues",
@@ -242,11 +267,21 @@ def seed_demo_cmd(reset: bool) -> None:
 @click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
 @click.option("--beat", is_flag=True, help="Also run the beat scheduler (roll-ups, stale checks).")
 @click.option("--loglevel", default="info", show_default=True)
-def worker(queues: str, concurrency: int, beat: bool, loglevel: str) -> None:
+@click.option(
+    "--nice",
+    "nice",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 19),
+    help="Lower this process's CPU priority by N (as `nice -n N`) before it starts work, so "
+    "servers on the same cores (API, console) get them first; alerts slow down under load.",
+)
+def worker(queues: str, concurrency: int, beat: bool, loglevel: str, nice: int) -> None:
     """Run the Celery worker that stores batches, evaluates alerts and runs maintenance.
 
     Example: smartcity worker --beat -c 2
     """
+    _lower_priority(nice)  # before the pool forks: the prefork children inherit it
     _export_stack_env()
     from shared.tasks.celery_app import celery_app
 
@@ -338,6 +373,15 @@ def beat(loglevel: str) -> None:
     type=click.FloatRange(0),
     help="With --adaptive, the least a batch waits for more readings, in milliseconds.",
 )
+@click.option(
+    "--nice",
+    "nice",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 19),
+    help="Lower this process's CPU priority by N (as `nice -n N`) before it starts work, so "
+    "servers on the same cores (API, console) get them first; alerts slow down under load.",
+)
 def bridge(
     max_batch: int,
     wait_ms: int,
@@ -348,6 +392,7 @@ def bridge(
     in_flight: int | None,
     adaptive: bool,
     min_wait_ms: float,
+    nice: int,
 ) -> None:
     """Subscribe to city/# over MQTT, validate and batch readings, enqueue one task per batch.
 
@@ -359,6 +404,7 @@ def bridge(
         if not base or not index.isdigit() or int(index) >= members:
             _fail(f"with --members {members}, --client-id must be <base>-<0..{members - 1}>")
         member_ids = [f"{base}-{i}" for i in range(members)]
+    _lower_priority(nice)
     _export_stack_env()
     from shared.config import get_settings
     from shared.ingest.bridge import DEFAULT_IN_FLIGHT, Bridge

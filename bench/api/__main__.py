@@ -6,8 +6,19 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Callable
 
-from bench.api.runner import Config, run, say, table
+from bench.api.runner import ENDPOINTS, MODES, Config, run, say, table
+
+
+def _choices(allowed: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    def parse(value: str) -> tuple[str, ...]:
+        got = tuple(v.strip() for v in value.split(",") if v.strip())
+        if not got or set(got) - set(allowed):
+            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)}")
+        return got
+
+    return parse
 
 
 def main() -> None:
@@ -23,7 +34,26 @@ def main() -> None:
     ap.add_argument("--ingest-rate", help="simulator MQTT messages/s (200/s: 20k readings/s)")
     ap.add_argument("--no-ingest", dest="phases", action="store_const", const=("alone",),
                     help="skip the phase with the ingestion simulator running")  # fmt: skip
+    ap.add_argument(
+        "--ingest-nice",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="smartcity worker/bridge --nice in the ingest phase (0); several values "
+        "run it once per value in order, e.g. 0 10 0 10 (an A/B in one sitting)",
+    )
+    ap.add_argument(
+        "--calls",
+        dest="endpoints",
+        type=_choices(ENDPOINTS),
+        help="comma-separated calls to run (get,post)",
+    )
+    ap.add_argument(
+        "--modes", type=_choices(MODES), help="comma-separated load shapes to run (saturate,paced)"
+    )
     args = ap.parse_args()
+    if args.ingest_nice:
+        args.ingest_nice = tuple(args.ingest_nice)
     # `kill` (SIGTERM) unwinds like Ctrl-C: the stack and the servers are stopped and purged.
     signal.signal(signal.SIGTERM, lambda *_a: sys.exit(143))
     over = {k: v for k, v in vars(args).items() if k != "quick"}

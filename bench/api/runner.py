@@ -4,6 +4,7 @@ wrk with 500 connections, once alone and once while the ingestion simulator runs
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import statistics
@@ -46,6 +47,12 @@ class Config:
     ingest_rate: str = "200/s"  # MQTT messages/s; with packs of 100: 20,000 readings/s
     ingest_pack: int = 100
     phases: tuple[str, ...] = ("alone", "ingest")
+    endpoints: tuple[str, ...] = ENDPOINTS
+    modes: tuple[str, ...] = MODES
+    # `smartcity worker/bridge --nice N` in the ingest phase; several values run the ingest phase
+    # once per value in that order (an A/B in one sitting, e.g. 0 10 0 10), each with its own
+    # ingestion start and readings/s; the phases are then named `ingest-nice<N>`.
+    ingest_nice: tuple[int, ...] = (0,)
 
     @classmethod
     def make(cls, *, quick: bool, **over: Any) -> Config:
@@ -74,6 +81,7 @@ class WrkResult:
     # CPU seconds the server's process tree used in the run, per answered request (user+system):
     # robust on a shared machine, where wall-clock latency also measures the neighbours.
     cpu_ms_per_req: float = float("nan")
+    load1: float = float("nan")  # 1-minute load average when the run started (a shared box)
 
 
 class ApiBench(BenchStack):
@@ -88,7 +96,8 @@ class ApiBench(BenchStack):
         self.api_keys: list[str] = []
         self.paths: list[str] = []
         self.results: list[WrkResult] = []
-        self.ingest: dict[str, float] = {}
+        self.ingest: dict[str, Any] = {}
+        self.ingest_name = "ingest"
 
     def extra_env(self) -> dict[str, str]:
         """The limiter stays on (its Redis round trip is part of every request) but at a level
@@ -249,12 +258,15 @@ class ApiBench(BenchStack):
             say(f"{name} on :{port}: GET {len(r.json())} rows, POST -> {rid}")
 
     # ingestion load -----------------------------------------------------------------------------
-    def start_ingestion(self) -> None:
-        """Worker, bridge and `smartcity simulate` at the configured rate (packs of 100)."""
+    def start_ingestion(self, *, phase: str = "ingest", nice: int = 0) -> None:
+        """Worker, bridge and `smartcity simulate` at the configured rate (packs of 100); worker
+        and bridge run with `--nice nice` (the simulator stands for sensors elsewhere)."""
         assert self.procs is not None
+        self.ingest_name = phase
         self.procs.start("worker", [SMARTCITY, "worker", "-c", "2", "--queues", "ingest,alerts",
-                                    "--loglevel", "warning"])  # fmt: skip
-        self.procs.start("bridge", [SMARTCITY, "bridge", "--batch", "5000", "--wait-ms", "100"])
+                                    "--loglevel", "warning", "--nice", str(nice)])  # fmt: skip
+        self.procs.start("bridge", [SMARTCITY, "bridge", "--batch", "5000", "--wait-ms", "100",
+                                    "--nice", str(nice)])  # fmt: skip
         self.procs.wait_log("bridge", "bridge:", timeout=60)
         self.procs.start(
             "simulate",
@@ -262,17 +274,20 @@ class ApiBench(BenchStack):
              "--packed", str(self.cfg.ingest_pack), "--qos", "0"],
         )  # fmt: skip
         time.sleep(8)  # the worker's first batches, partitions and plans
-        self.ingest["t0"], self.ingest["rows0"] = time.time(), self.stored_rows()
+        self.t0, self.rows0 = time.time(), self.stored_rows()
         c = self.cfg
-        say(f"ingestion running: simulate --rate {c.ingest_rate} --packed {c.ingest_pack}")
+        say(f"ingestion running: simulate --rate {c.ingest_rate} --packed {c.ingest_pack}, "
+            f"worker and bridge at nice {nice}")  # fmt: skip
 
     def stop_ingestion(self) -> None:
         assert self.procs is not None
         t1, rows1 = time.time(), self.stored_rows()
-        self.ingest["stored_per_s"] = (rows1 - self.ingest["rows0"]) / (t1 - self.ingest["t0"])
+        per_s = (rows1 - self.rows0) / (t1 - self.t0)
+        # Repeated arms of one nice value (0 10 0 10) each keep their own figure.
+        self.ingest.setdefault(self.ingest_name, []).append(per_s)
         for name in ("simulate", "bridge", "worker"):
             self.procs.stop(name)
-        say(f"ingestion stopped: {self.ingest['stored_per_s']:,.0f} readings/s stored on average")
+        say(f"ingestion stopped: {per_s:,.0f} readings/s stored on average")
 
     def stored_rows(self) -> int:
         import psycopg
@@ -301,7 +316,7 @@ class ApiBench(BenchStack):
         cmd = ["wrk", "-t", str(c.wrk_threads), "-c", str(c.connections), "-d", f"{c.duration_s}s",
                "--timeout", "10s", "-s", str(scripts[f"{endpoint}-{mode}"]),
                f"http://127.0.0.1:{self.ports[target]}"]  # fmt: skip
-        cpu0 = self.server_cpu(target)
+        cpu0, load1 = self.server_cpu(target), os.getloadavg()[0]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=c.duration_s + 60)
         cpu = self.server_cpu(target) - cpu0
         line = next((x for x in out.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
@@ -315,7 +330,7 @@ class ApiBench(BenchStack):
             p50_ms=d["p50_us"] / 1e3, p90_ms=d["p90_us"] / 1e3, p99_ms=d["p99_us"] / 1e3,
             max_ms=d["max_us"] / 1e3,
             errors=d["status"] + d["connect"] + d["read"] + d["write"] + d["timeout"],
-            cpu_ms_per_req=cpu * 1000 / max(1, d["requests"]),
+            cpu_ms_per_req=cpu * 1000 / max(1, d["requests"]), load1=load1,
         )  # fmt: skip
         say(f"  {phase:6} {target:8} {endpoint:4} {mode:8} rep {rep}: {res.req_per_s:7.0f} req/s "
             f"p50 {res.p50_ms:7.1f} ms p99 {res.p99_ms:7.1f} ms errors {res.errors} "
@@ -340,7 +355,7 @@ class ApiBench(BenchStack):
             return "POST", "/open311/v2/requests.json", form
 
         c = self.cfg
-        cpu0 = self.server_cpu(target)
+        cpu0, load1 = self.server_cpu(target), os.getloadavg()[0]
         out = run_paced(f"http://127.0.0.1:{self.ports[target]}", build, rate=c.paced_rate,
                         duration_s=c.duration_s, clients=c.connections, seed=rep)  # fmt: skip
         cpu = self.server_cpu(target) - cpu0
@@ -353,18 +368,19 @@ class ApiBench(BenchStack):
             phase=phase, target=target, endpoint=endpoint, mode="paced", rep=rep,
             requests=len(lat), duration_s=out.duration_s, req_per_s=len(lat) / out.duration_s,
             p50_ms=q(0.50), p90_ms=q(0.90), p99_ms=q(0.99), max_ms=lat[-1] if lat else 0.0,
-            errors=out.errors, cpu_ms_per_req=cpu * 1000 / max(1, len(lat)),
+            errors=out.errors, cpu_ms_per_req=cpu * 1000 / max(1, len(lat)), load1=load1,
         )  # fmt: skip
         say(f"  {phase:6} {target:8} {endpoint:4} paced    rep {rep}: {res.req_per_s:7.0f} req/s "
             f"p50 {res.p50_ms:7.1f} ms p99 {res.p99_ms:7.1f} ms errors {res.errors} "
-            f"{dict(out.kinds) or ''} cpu {res.cpu_ms_per_req:.1f} ms/req")  # fmt: skip
+            f"{dict(out.kinds) or ''} cpu {res.cpu_ms_per_req:.1f} ms/req "
+            f"load {load1:.1f}")  # fmt: skip
         self.results.append(res)
         return res
 
     def run_phase(self, phase: str, scripts: dict[str, Path]) -> None:
         for rep in range(1, self.cfg.reps + 1):
-            for endpoint in ENDPOINTS:
-                for mode in MODES:
+            for endpoint in self.cfg.endpoints:
+                for mode in self.cfg.modes:
                     # ours and the baseline back to back, alternating who goes first.
                     order = TARGETS if rep % 2 else TARGETS[::-1]
                     for target in order:
@@ -398,13 +414,14 @@ def run(cfg: Config) -> dict[str, Any]:
         b.prepare_db()
         scripts = b.write_scripts()
         b.start_servers()
-        for phase in cfg.phases:
-            if phase == "ingest":
-                b.start_ingestion()
-            say(f"phase {phase}: {cfg.reps} rep(s) x {len(ENDPOINTS) * len(MODES) * 2} runs "
-                f"of {cfg.duration_s}s, {cfg.connections} connections")  # fmt: skip
+        for phase, nice in run_plan(cfg):
+            if nice is not None:
+                b.start_ingestion(phase=phase, nice=nice)
+            runs = len(cfg.endpoints) * len(cfg.modes) * 2
+            say(f"phase {phase}: {cfg.reps} rep(s) x {runs} runs of {cfg.duration_s}s, "
+                f"{cfg.connections} connections, load {os.getloadavg()[0]:.1f}")  # fmt: skip
             b.run_phase(phase, scripts)
-            if phase == "ingest":
+            if nice is not None:
                 b.stop_ingestion()
         res = {
             "config": asdict(cfg),
@@ -419,6 +436,24 @@ def run(cfg: Config) -> dict[str, Any]:
     res["results_file"] = str(path)
     res["wall_s"] = time.monotonic() - t0
     return res
+
+
+def run_plan(cfg: Config) -> list[tuple[str, int | None]]:
+    """The phases in order, each with the nice value of its ingestion (None: no ingestion)."""
+    plan: list[tuple[str, int | None]] = []
+    for phase in cfg.phases:
+        if phase != "ingest":
+            plan.append((phase, None))
+        elif len(cfg.ingest_nice) == 1 and cfg.ingest_nice[0] == 0:
+            plan.append(("ingest", 0))  # the bench as before: one phase called "ingest"
+        else:
+            plan += [(f"ingest-nice{n}", n) for n in cfg.ingest_nice]
+    return plan
+
+
+def phase_names(cfg: dict[str, Any]) -> list[str]:
+    """Distinct phase names in run order (from a results file's config)."""
+    return list(dict.fromkeys(name for name, _ in run_plan(Config(**cfg))))
 
 
 def medians(results: list[WrkResult]) -> dict[str, dict[str, float]]:
@@ -437,6 +472,7 @@ def medians(results: list[WrkResult]) -> dict[str, dict[str, float]]:
                 "max_ms",
                 "errors",
                 "cpu_ms_per_req",
+                "load1",
             )
         }
         | {"reps": len(rs)}
@@ -452,7 +488,7 @@ def table(res: dict[str, Any]) -> str:
         "base p50 / p99 ms | p99 ratio | server CPU ms/req ours / base (ratio) | errors |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for phase in res["config"]["phases"]:
+    for phase in phase_names(res["config"]):
         for endpoint in ENDPOINTS:
             for mode in MODES:
                 o = m.get(f"{phase}/ours/{endpoint}/{mode}")
@@ -468,7 +504,9 @@ def table(res: dict[str, Any]) -> str:
                     f"({o['cpu_ms_per_req'] / b['cpu_ms_per_req']:.1f}x) | "
                     f"{o['errors']:.0f} / {b['errors']:.0f} |"
                 )
-    if "stored_per_s" in res.get("ingest", {}):
-        lines.append(f"\ningestion during the 'ingest' phase: "
-                     f"{res['ingest']['stored_per_s']:,.0f} readings/s stored (mean)")  # fmt: skip
+    for phase, per_s in res.get("ingest", {}).items():
+        arms = ", ".join(f"{x:,.0f}" for x in per_s)
+        offered = f"{res['config']['ingest_rate']} x {res['config']['ingest_pack']}"
+        lines.append(f"\ningestion during '{phase}': {arms} readings/s stored "
+                     f"(mean per arm; offered {offered} readings)")  # fmt: skip
     return "\n".join(lines)

@@ -25,6 +25,7 @@ def main() -> None:
     )  # fmt: skip
     ap.add_argument("--min-wait-ms", type=float, help="bridge --min-wait-ms (default 0)")
     ap.add_argument("--publishers", type=int, help="publisher processes (default 1)")
+    ap.add_argument("--nice", type=int, help="worker and bridge --nice (default 0)")
     ap.add_argument(
         "--latency-only", action="store_true", default=None,
         help="skip the throughput ramps and the baselines: latency at --latency-load only",

@@ -60,6 +60,7 @@ class Config:
     in_flight: int = 1  # batches per bridge sent and not yet confirmed (bridge --in-flight)
     adaptive: bool = True  # bridge --adaptive (else --fixed-wait)
     min_wait_ms: float = 0.0  # bridge --min-wait-ms
+    nice: int = 0  # worker and bridge --nice (a lower CPU priority than the API's)
     publishers: int = 1
     step_s: float = 8.0
     drain_s: float = 5.0
@@ -407,7 +408,7 @@ class Bench(BenchStack):
             self.procs.start(
                 f"worker-{w}",
                 [SMARTCITY, "worker", "-c", str(c.concurrency), "--queues", "ingest,alerts",
-                 "--loglevel", "warning"],
+                 "--loglevel", "warning", "--nice", str(c.nice)],
             )  # fmt: skip
         for b in range(c.bridges):
             self.procs.start(
@@ -416,7 +417,7 @@ class Bench(BenchStack):
                  "--members", str(c.bridges), "--batch", str(c.batch), "--wait-ms", str(c.wait_ms),
                  "--in-flight", str(c.in_flight),
                  "--adaptive" if c.adaptive else "--fixed-wait", "--min-wait-ms",
-                 str(c.min_wait_ms)],
+                 str(c.min_wait_ms), "--nice", str(c.nice)],
             )  # fmt: skip
         from shared.stack import free_port, port_open
 

@@ -257,6 +257,18 @@ def _lower_priority(increment: int) -> None:
             Path("/proc/self/autogroup").write_text(f"{nice}\n")
 
 
+# worker and bridge: the same option, the same meaning
+_nice_option = click.option(
+    "--nice",
+    "nice",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 19),
+    help="Lower this process's CPU priority by N (as `nice -n N`) before it starts work, so "
+    "servers on the same cores (API, console) get them first; alerts slow down under load.",
+)
+
+
 @main.command("worker")
 @click.option(
     "--queues",
@@ -267,15 +279,7 @@ def _lower_priority(increment: int) -> None:
 @click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
 @click.option("--beat", is_flag=True, help="Also run the beat scheduler (roll-ups, stale checks).")
 @click.option("--loglevel", default="info", show_default=True)
-@click.option(
-    "--nice",
-    "nice",
-    default=0,
-    show_default=True,
-    type=click.IntRange(0, 19),
-    help="Lower this process's CPU priority by N (as `nice -n N`) before it starts work, so "
-    "servers on the same cores (API, console) get them first; alerts slow down under load.",
-)
+@_nice_option
 def worker(queues: str, concurrency: int, beat: bool, loglevel: str, nice: int) -> None:
     """Run the Celery worker that stores batches, evaluates alerts and runs maintenance.
 
@@ -373,15 +377,7 @@ def beat(loglevel: str) -> None:
     type=click.FloatRange(0),
     help="With --adaptive, the least a batch waits for more readings, in milliseconds.",
 )
-@click.option(
-    "--nice",
-    "nice",
-    default=0,
-    show_default=True,
-    type=click.IntRange(0, 19),
-    help="Lower this process's CPU priority by N (as `nice -n N`) before it starts work, so "
-    "servers on the same cores (API, console) get them first; alerts slow down under load.",
-)
+@_nice_option
 def bridge(
     max_batch: int,
     wait_ms: int,

@@ -52,6 +52,9 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.commit()
 
 
+CONNECT_TIMEOUT_S = 10
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """Return one pooled engine per database URL."""
@@ -59,7 +62,14 @@ def engine_for(url: str) -> Engine:
     # request (a fifth of a listing's). Connections are renewed after 5 minutes instead (idle
     # timeouts of proxies and servers), and a connection found dead mid-request invalidates the
     # whole pool, so a database restart fails at most one request per process.
-    engine = create_engine(normalise_url(url), pool_recycle=300, future=True)
+    # connect_timeout (s): an unreachable host (no RST, packets dropped) otherwise holds a
+    # connect for the kernel's TCP timeout, minutes, in a worker's warm-up or a request.
+    engine = create_engine(
+        normalise_url(url),
+        pool_recycle=300,
+        future=True,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+    )
     event.listen(engine, "connect", _on_connect)
     return engine
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 from shared.ingest.schemas import Batch, Reading, Reject
 from shared.sensing.flows import DatastreamIndex, ingest_batch
 from shared.sensing.models import Datastream, DatastreamLatest, DeadLetter, Observation, Thing
+from shared.sensing.schemas import DatastreamKey
 
 
 @pytest.fixture
@@ -145,12 +148,10 @@ def test_an_older_batch_committing_later_never_overwrites_the_latest_state(
     newer = _batch([Reading("AQ-06", "pm10", now - 10, 30.0)])
     older = _batch([Reading("AQ-06", "pm10", now - 20, 20.0)])
     a, b = Session(engine), Session(engine)
-    with Session(engine) as s:
-        key = index.get(session=s, sensor="AQ-06", metric="pm10")
-        assert key is not None
-        saved = s.get(DatastreamLatest, key.datastream_id)
-        before = (saved.phenomenon_time, saved.result) if saved is not None else None
-    try:
+    restored = _committed_then_restored(
+        engine, index, "AQ-06", "pm10", since=now - 30, closing=(a, b)
+    )
+    with restored as key:
         ingest_batch(session=a, batch=newer, index=index)
         other = threading.Thread(
             target=lambda: (ingest_batch(session=b, batch=older, index=index), b.commit())
@@ -170,22 +171,6 @@ def test_an_older_batch_committing_later_never_overwrites_the_latest_state(
                 )
             ).all()
             assert sorted(stored) == [20.0, 30.0]  # both readings kept in the series
-    finally:
-        a.close()
-        b.close()
-        with engine.begin() as c:  # committed on purpose: put things back for other tests
-            c.execute(
-                text("DELETE FROM observation WHERE datastream_id = :d AND phenomenon_time >= :t"),
-                {"d": key.datastream_id, "t": datetime.fromtimestamp(now - 30, UTC)},
-            )
-            c.execute(text("DELETE FROM datastream_latest WHERE datastream_id = :d"),
-                      {"d": key.datastream_id})  # fmt: skip
-            if before is not None:
-                c.execute(
-                    text("INSERT INTO datastream_latest (datastream_id, phenomenon_time, result, "
-                         "updated_at) VALUES (:d, :t, :v, now())"),
-                    {"d": key.datastream_id, "t": before[0], "v": before[1]},
-                )  # fmt: skip
 
 
 def test_a_batch_that_waited_for_another_of_its_sensor_sees_that_one_as_previous(
@@ -198,13 +183,11 @@ def test_a_batch_that_waited_for_another_of_its_sensor_sees_that_one_as_previous
     first = _batch([Reading("NS-02", "laeq", now - 120, 80.0)])
     second = _batch([Reading("NS-02", "laeq", now - 60, 81.0)])
     a, b = Session(engine), Session(engine)
-    with Session(engine) as s:
-        key = index.get(session=s, sensor="NS-02", metric="laeq")
-        assert key is not None
-        saved = s.get(DatastreamLatest, key.datastream_id)
-        before = (saved.phenomenon_time, saved.result, saved.updated_at) if saved else None
     seen: list[dict[int, tuple[datetime, float]]] = []
-    try:
+    restored = _committed_then_restored(
+        engine, index, "NS-02", "laeq", since=now - 190, closing=(a, b)
+    )
+    with restored as key:
         with Session(engine) as s:  # the state both batches start from
             ingest_batch(session=s, batch=_batch([Reading("NS-02", "laeq", now - 180, 50.0)]),
                          index=index)  # fmt: skip
@@ -220,20 +203,41 @@ def test_a_batch_that_waited_for_another_of_its_sensor_sees_that_one_as_previous
         a.commit()
         other.join(10)
         assert seen and seen[0][key.datastream_id] == (datetime.fromtimestamp(now - 120, UTC), 80.0)
+
+
+@contextmanager
+def _committed_then_restored(
+    engine: Engine,
+    index: DatastreamIndex,
+    sensor: str,
+    metric: str,
+    *,
+    since: float,
+    closing: tuple[Session, ...],
+) -> Iterator[DatastreamKey]:
+    """Yield a datastream's key for a test that commits on purpose (two real transactions);
+    afterwards close its sessions (releasing their locks), delete the datastream's
+    observations from `since` (epoch s) on and put its latest state back, for other tests."""
+    with Session(engine) as s:
+        key = index.get(session=s, sensor=sensor, metric=metric)
+        assert key is not None
+        saved = s.get(DatastreamLatest, key.datastream_id)
+        before = (saved.phenomenon_time, saved.result, saved.updated_at) if saved else None
+    try:
+        yield key
     finally:
-        a.close()
-        b.close()
-        with engine.begin() as c:  # committed on purpose: put things back for other tests
+        for session in closing:
+            session.close()
+        with engine.begin() as c:
             c.execute(
                 text("DELETE FROM observation WHERE datastream_id = :d AND phenomenon_time >= :t"),
-                {"d": key.datastream_id, "t": datetime.fromtimestamp(now - 190, UTC)},
+                {"d": key.datastream_id, "t": datetime.fromtimestamp(since, UTC)},
             )
-            if before is None:
-                c.execute(text("DELETE FROM datastream_latest WHERE datastream_id = :d"),
-                          {"d": key.datastream_id})  # fmt: skip
-            else:
+            c.execute(text("DELETE FROM datastream_latest WHERE datastream_id = :d"),
+                      {"d": key.datastream_id})  # fmt: skip
+            if before is not None:
                 c.execute(
-                    text("UPDATE datastream_latest SET phenomenon_time = :t, result = :v, "
-                         "updated_at = :u WHERE datastream_id = :d"),
-                    {"t": before[0], "v": before[1], "u": before[2], "d": key.datastream_id},
+                    text("INSERT INTO datastream_latest (datastream_id, phenomenon_time, result, "
+                         "updated_at) VALUES (:d, :t, :v, :u)"),
+                    {"d": key.datastream_id, "t": before[0], "v": before[1], "u": before[2]},
                 )  # fmt: skip

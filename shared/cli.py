@@ -272,27 +272,39 @@ _nice_option = click.option(
 @main.command("worker")
 @click.option(
     "--queues",
-    default="ingest,alerts,maintenance",
+    default="ingest,urgent,alerts,maintenance",
     show_default=True,
-    help="Comma-separated Celery queues to consume.",
+    help="Comma-separated Celery queues to consume ('urgent': the bridges' urgent lane; a "
+    "worker serving it tells the bridges which readings may raise an alert).",
 )
 @click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "solo"]),
+    default="prefork",
+    show_default=True,
+    help="solo: run tasks in the worker's own process, one at a time, with no hand-off to a "
+    "child (the urgent lane's worker: `--queues urgent --pool solo`).",
+)
 @click.option("--beat", is_flag=True, help="Also run the beat scheduler (roll-ups, stale checks).")
 @click.option("--loglevel", default="info", show_default=True)
 @_nice_option
-def worker(queues: str, concurrency: int, beat: bool, loglevel: str, nice: int) -> None:
+def worker(queues: str, concurrency: int, pool: str, beat: bool, loglevel: str, nice: int) -> None:
     """Run the Celery worker that stores batches, evaluates alerts and runs maintenance.
 
-    Example: smartcity worker --beat -c 2
+    Example: smartcity worker --beat -c 2; smartcity worker --queues urgent --pool solo
     """
     _lower_priority(nice)  # before the pool forks: the prefork children inherit it
     _export_stack_env()
-    from shared.tasks.celery_app import celery_app
+    from shared.tasks.celery_app import WORKER_QUEUES_ENV, celery_app
 
+    os.environ[WORKER_QUEUES_ENV] = queues  # the pool processes learn what they serve
     argv = [
         "worker",
         "-Q",
         queues,
+        "-P",
+        pool,
         "-c",
         str(concurrency),
         "--loglevel",
@@ -377,6 +389,15 @@ def beat(loglevel: str) -> None:
     type=click.FloatRange(0),
     help="With --adaptive, the least a batch waits for more readings, in milliseconds.",
 )
+@click.option(
+    "--urgent/--no-urgent",
+    default=True,
+    show_default=True,
+    help="Send readings that move a sensor into another band of a threshold rule (so may "
+    "open, escalate or resolve an alert) at once, in batches of their own, to the 'urgent' "
+    "queue (the levels come from a worker serving it).",
+)
+@click.option("--loglevel", default="info", show_default=True)
 @_nice_option
 def bridge(
     max_batch: int,
@@ -388,6 +409,8 @@ def bridge(
     in_flight: int | None,
     adaptive: bool,
     min_wait_ms: float,
+    urgent: bool,
+    loglevel: str,
     nice: int,
 ) -> None:
     """Subscribe to city/# over MQTT, validate and batch readings, enqueue one task per batch.
@@ -402,13 +425,20 @@ def bridge(
         member_ids = [f"{base}-{i}" for i in range(members)]
     _lower_priority(nice)
     _export_stack_env()
+    import logging
+
+    logging.basicConfig(
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     from shared.config import get_settings
     from shared.ingest.bridge import DEFAULT_IN_FLIGHT, Bridge
+    from shared.ingest.urgent import RedisUrgentLevels
     from shared.tasks.celery_app import celery_app, ingest_sink
 
     settings = get_settings()
     if not settings.mqtt_url or not settings.redis_url:
         _fail("MQTT_URL and REDIS_URL are needed: run `smartcity stack up` first")
+    levels = RedisUrgentLevels(settings.redis_url) if urgent else None
 
     b = Bridge(
         url=settings.mqtt_url or "",
@@ -422,11 +452,13 @@ def bridge(
         in_flight=in_flight or DEFAULT_IN_FLIGHT,
         adaptive=adaptive,
         min_wait_s=min(min_wait_ms, wait_ms) / 1000.0,
+        urgent=levels,
     )
     flush = f"adaptive, {min_wait_ms:g}-{wait_ms} ms" if adaptive else f"{wait_ms} ms"
+    lane = "urgent lane on" if levels is not None else "no urgent lane"
     click.echo(
         f"bridge: {settings.mqtt_url} -> Celery on {settings.redis_url} "
-        f"(batches of <= {max_batch} readings or {flush}, {b.in_flight} in flight)"
+        f"(batches of <= {max_batch} readings or {flush}, {b.in_flight} in flight, {lane})"
     )
     b.run()
 
@@ -1086,6 +1118,8 @@ def _run_services(*, rate: str, ports: dict[str, int]) -> None:
             "--queues",
             "ingest,alerts,maintenance,push",
         ],
+        # The bridge's urgent lane: readings that may raise an alert skip the bulk batches.
+        "urgent": [exe, "worker", "--pool", "solo", "--queues", "urgent"],
         "bridge": [exe, "bridge"],
         "console": [exe, "console", "--port", str(ports["console"])],
         "api": [exe, "api", "--port", str(ports["api"])],

@@ -34,6 +34,10 @@ def main() -> None:
         "--latency-load", type=float,
         help="background readings/s of the latency run (default 16,667 = 1M/min)",
     )  # fmt: skip
+    ap.add_argument(
+        "--no-urgent", dest="urgent", action="store_false", default=None,
+        help="bridges without the urgent lane, and no urgent-lane worker",
+    )  # fmt: skip
     ap.add_argument("--no-node-red", dest="node_red", action="store_false", default=None)
     ap.add_argument("--no-seed-design", dest="seed_design", action="store_false", default=None)
     args = ap.parse_args()

@@ -61,6 +61,7 @@ class Config:
     adaptive: bool = True  # bridge --adaptive (else --fixed-wait)
     min_wait_ms: float = 0.0  # bridge --min-wait-ms
     nice: int = 0  # worker and bridge --nice (a lower CPU priority than the API's)
+    urgent: bool = True  # bridge --urgent and a solo worker on the urgent queue
     publishers: int = 1
     step_s: float = 8.0
     drain_s: float = 5.0
@@ -279,7 +280,7 @@ class BenchStack:
 
                 engine_for.cache_clear()
             self.stack.down(purge=True)
-        if exc[0] is None:
+        if exc[0] is None and not os.environ.get("BENCH_KEEP_LOGS"):
             shutil.rmtree(self.root, ignore_errors=True)
         else:
             say(f"logs kept in {self.logs}")
@@ -410,6 +411,12 @@ class Bench(BenchStack):
                 [SMARTCITY, "worker", "-c", str(c.concurrency), "--queues", "ingest,alerts",
                  "--loglevel", "warning", "--nice", str(c.nice)],
             )  # fmt: skip
+        if c.urgent:
+            self.procs.start(
+                "worker-urgent",
+                [SMARTCITY, "worker", "--pool", "solo", "--queues", "urgent",
+                 "--loglevel", "warning", "--nice", str(c.nice)],
+            )  # fmt: skip
         for b in range(c.bridges):
             self.procs.start(
                 f"bridge-{b}",
@@ -417,7 +424,8 @@ class Bench(BenchStack):
                  "--members", str(c.bridges), "--batch", str(c.batch), "--wait-ms", str(c.wait_ms),
                  "--in-flight", str(c.in_flight),
                  "--adaptive" if c.adaptive else "--fixed-wait", "--min-wait-ms",
-                 str(c.min_wait_ms), "--nice", str(c.nice)],
+                 str(c.min_wait_ms), "--nice", str(c.nice),
+                 "--urgent" if c.urgent else "--no-urgent"],
             )  # fmt: skip
         from shared.stack import free_port, port_open
 
@@ -430,14 +438,16 @@ class Bench(BenchStack):
             if time.monotonic() > deadline:
                 raise RuntimeError("Socket.IO server did not start")
             time.sleep(0.1)
-        self.wait_workers(c.workers)
+        self.wait_workers(c.workers + c.urgent)
         for b in range(c.bridges):
             self.procs.wait_log(f"bridge-{b}", "bridge:", timeout=30)
         say(
             f"pipeline up: {c.bridges} bridge(s) (batch {c.batch}, "
             f"{'adaptive, ' if c.adaptive else ''}{c.wait_ms} ms, "
             f"{c.in_flight} in flight), "
-            f"{c.workers} worker(s) x {c.concurrency}, Socket.IO on :{self.sio_port}"
+            f"{c.workers} worker(s) x {c.concurrency}"
+            f"{' + 1 urgent-lane worker' if c.urgent else ', no urgent lane'}, "
+            f"Socket.IO on :{self.sio_port}"
         )
 
     def wait_workers(self, n: int, timeout: float = 90.0) -> None:

@@ -28,6 +28,7 @@ from shared.alerts.models import (
 )
 from shared.alerts.schemas import AlertChange, AlertRead, RuleCreate
 from shared.geo import to_db
+from shared.ingest.urgent import UrgentLevel
 from shared.sensing.models import SensorType
 from shared.sensing.schemas import DatastreamKey
 
@@ -170,6 +171,21 @@ def load_rules(*, session: Session) -> list[RuleSpec]:
             area=to_shape(r.area) if r.area is not None else None,
         )
         for r in rules
+    ]
+
+
+def list_urgent_levels(*, rules: Sequence[RuleSpec]) -> list[UrgentLevel]:
+    """Return the threshold rules' levels for the bridges' urgent lane (shared.ingest.urgent)."""
+    return [
+        UrgentLevel(
+            sensor_type=r.sensor_type.value,
+            metric=r.metric,
+            above=r.direction == Direction.above,
+            warning=r.warning,
+            critical=r.critical,
+        )
+        for r in rules
+        if r.kind == RuleKind.threshold and (r.warning is not None or r.critical is not None)
     ]
 
 

@@ -33,6 +33,20 @@ sink is busy, and the open batch grows. A batch reported as failed (e.g. not con
 is handled like a sink that raised, below; the batches behind it are dropped unacknowledged
 with it, even those already confirmed (their readings come again: harmless duplicates).
 
+Urgent lane (`urgent`, a predicate on readings; needs an AsyncSink). A reading the predicate
+picks (production: `shared.ingest.urgent.UrgentLevels`: the reading moves its datastream into
+another band of a threshold rule, so it may open, escalate or resolve an alert; called once
+per reading, in order) does not wait in the bulk batch: it goes into the urgent
+batch, which the flusher hands over as soon as the lane's single slot is free, past the bulk
+lane's in-flight limit, with `submit(..., urgent=True)` (the sink sends it to its own queue,
+served by its own worker). The message's PUBACK stays with the bulk batch being built, in
+receipt order, and that batch's acks wait until the urgent batch is confirmed as well
+(`waits_for`), so an urgent reading is acknowledged only once it is stored, like any other.
+Only the readings of a message move lanes; its rejects stay in the bulk batch. A newer reading
+of a sensor may thus be stored before older ones of the same sensor: the worker judges alerts
+only on readings that move a datastream's latest state forward, so the order does not change
+a verdict. bench/ingest/README.md has the latency it buys.
+
 Delivery guarantees.
 
 * Persistent session (MQTT 5 §3.1.2.4, §3.1.2.11): a fixed client id, Clean Start = 0 on every
@@ -102,6 +116,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from itertools import compress
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
@@ -132,12 +147,14 @@ OnDone = Callable[[BaseException | None], None]
 class AsyncSink(Protocol):
     """A sink that confirms later, so that a bridge can keep several batches in flight."""
 
-    def submit(self, batch: Batch, on_done: OnDone) -> None:
+    def submit(self, batch: Batch, on_done: OnDone, *, urgent: bool = False) -> None:
         """Hand a batch over and return at once; raise only if it could not be sent.
 
         The sink must later call `on_done(None)` once the batch is safely stored, or
         `on_done(error)` if it cannot say so (e.g. not confirmed in time): exactly once, from
         any thread, and never from inside `submit`'s own call while holding its locks.
+        A bridge with an urgent lane calls `submit(batch, on_done, urgent=True)` for its urgent
+        batches: the sink should route those past the bulk batches (their own queue).
         """
 
 
@@ -196,6 +213,7 @@ class BridgeCounters:
     redeliveries: int = 0  # reconnects made to have unacknowledged messages sent again
     connects: int = 0  # successful CONNACKs
     takeovers: int = 0  # dead members' sessions drained and ended (see the module docstring)
+    urgent: int = 0  # readings confirmed through the urgent lane (see the module docstring)
 
 
 class _Pending:
@@ -203,9 +221,12 @@ class _Pending:
 
     __slots__ = (
         "acks", "deadline", "done", "generation", "readings", "received_at", "rejects",
+        "urgent", "waits_for",
     )  # fmt: skip
 
-    def __init__(self, *, received_at: float, deadline: float, generation: int) -> None:
+    def __init__(
+        self, *, received_at: float, deadline: float, generation: int, urgent: bool = False
+    ) -> None:
         self.received_at = received_at
         self.deadline = deadline
         self.generation = generation  # the connection its messages came on
@@ -213,6 +234,10 @@ class _Pending:
         self.rejects: list[Reject] = []
         self.acks: list[int] = []  # ack keys (bulk_client.ack_many) in order of receipt
         self.done = False  # in flight: the sink confirmed it
+        self.urgent = urgent  # an urgent-lane batch: readings only, never acks
+        # Urgent batches holding readings of messages whose acks this batch carries: its acks
+        # wait until those are confirmed too.
+        self.waits_for: list[_Pending] = []
 
 
 _FAILED = _Pending(received_at=0.0, deadline=0.0, generation=-1)  # a batch in flight failed
@@ -241,6 +266,7 @@ class Bridge:
         in_flight: int = DEFAULT_IN_FLIGHT,
         adaptive: bool = False,
         min_wait_s: float = 0.0,
+        urgent: Callable[[Reading], bool] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if max_batch < 1 or max_wait_s <= 0 or max_pending_batches < 1 or in_flight < 1:
@@ -281,6 +307,8 @@ class Bridge:
         self._sink = sink
         self._async = isinstance(sink, AsyncSink)
         self.in_flight = in_flight if self._async else 1  # a plain callable returns when done
+        # The urgent lane needs an AsyncSink: a plain sink holds the flusher for a whole batch.
+        self._urgent = urgent if self._async else None
         self._clock = clock
 
         # One condition guards the batches, the counters and the flags below. Its lock is an
@@ -300,6 +328,8 @@ class Bridge:
         self._thread: threading.Thread | None = None
         # Batches handed to an AsyncSink, in order of receipt, until acknowledged in that order.
         self._inflight: deque[_Pending] = deque()
+        self._urgent_current: _Pending | None = None  # the urgent batch being built
+        self._urgent_inflight = 0  # urgent batches sent and not yet confirmed (0 or 1)
         self._failed = False  # a batch in flight was not confirmed: redeliver
         self._ack_lock = threading.Lock()  # PUBACKs go out in order (MQTT 5 §4.6)
         self._stop_requested = threading.Event()
@@ -584,6 +614,7 @@ class Bridge:
         An item is (readings, rejects, ack key or -1 when the message owes no acknowledgement).
         """
         limit = self.max_batch
+        urgent = self._urgent
         with self._cond:
             counters = self._counters
             for readings, rejects, ack in items:
@@ -597,16 +628,29 @@ class Bridge:
                     return  # unacknowledged: the broker sends it again after the reconnect
                 counters.messages += 1
                 cur = self._current or self._open(now)
+                hot_batch: _Pending | None = None
+                if urgent is not None and readings:
+                    flags = [urgent(r) for r in readings]  # once each: the predicate has state
+                    if True in flags:
+                        hot_batch = self._urgent_current
+                        if hot_batch is None or len(hot_batch.readings) < limit:
+                            hot_batch = hot_batch or self._open_urgent(now)
+                            hot_batch.readings += compress(readings, flags)
+                            readings = [r for r, f in zip(readings, flags, strict=True) if not f]
+                        else:
+                            hot_batch = None  # the urgent lane is full: the bulk lane it is
                 if rejects or len(cur.readings) + len(readings) > limit:
-                    if not readings and not rejects:
-                        counters.ignored += 1
                     cur = self._add_split(cur, readings, rejects, now)
                 elif readings:
                     cur.readings += readings
-                else:
+                elif hot_batch is None:
                     counters.ignored += 1
                 if ack >= 0:
                     cur.acks.append(ack)  # on the batch holding the message's last reading
+                    if hot_batch is not None and (
+                        not cur.waits_for or cur.waits_for[-1] is not hot_batch
+                    ):
+                        cur.waits_for.append(hot_batch)  # the ack also vouches for those
                 if len(cur.readings) >= limit or len(cur.rejects) >= limit:
                     self._close_current()
             if self.drain_only:
@@ -642,6 +686,22 @@ class Bridge:
         self._cond.notify_all()
         return cur
 
+    def _open_urgent(self, now: float) -> _Pending:
+        """Start a new urgent batch (lock held) and wake the flusher: it goes at once."""
+        batch = _Pending(
+            received_at=now, deadline=time.monotonic(), generation=self._generation, urgent=True
+        )
+        self._urgent_current = batch
+        self._cond.notify_all()
+        return batch
+
+    def _close_urgent(self) -> None:
+        """Put the urgent batch being built ahead of the ready queue (lock held; shutdown)."""
+        if self._urgent_current is not None:
+            # Ahead of everything: later batches may carry the acks of its messages.
+            self._ready.appendleft(self._urgent_current)
+            self._urgent_current = None
+
     def _close_current(self) -> None:
         """Move the batch being built to the ready queue (lock held)."""
         if self._current is not None:
@@ -658,7 +718,14 @@ class Bridge:
                 if self._failed:
                     self._failed = False
                     return _FAILED
-                if len(self._inflight) >= self.in_flight:
+                hot = self._urgent_current
+                if hot is not None and not self._urgent_inflight:
+                    # The urgent lane's one slot is free: its batch goes now, past the bulk
+                    # lane's in-flight limit (readings that may raise an alert; module docstring).
+                    self._urgent_current = None
+                    self._busy = True
+                    return hot
+                if sum(not b.urgent for b in self._inflight) >= self.in_flight:
                     # Back-pressure, as while a plain sink is busy: the open batch keeps growing.
                     self._cond.wait(1.0)
                     continue
@@ -746,6 +813,8 @@ class Bridge:
         """Hand a batch to the AsyncSink without waiting; False if sending it raised."""
         with self._cond:
             self._inflight.append(batch)
+            if batch.urgent:
+                self._urgent_inflight += 1
         if not (batch.readings or batch.rejects):
             self._settle(batch, None)  # acks only: still after the batches ahead of it
             return True
@@ -758,13 +827,18 @@ class Bridge:
         assert isinstance(self._sink, AsyncSink)
         try:
             with self._sink_lock:
-                self._sink.submit(out, lambda error: self._settle(batch, error))
+                if batch.urgent:
+                    self._sink.submit(out, lambda error: self._settle(batch, error), urgent=True)
+                else:
+                    self._sink.submit(out, lambda error: self._settle(batch, error))
         except Exception:
             log.exception("sink failed to take a batch of %d readings", len(batch.readings))
             with self._cond:
                 self._counters.sink_errors += 1
                 if batch in self._inflight:
                     self._inflight.remove(batch)
+                    if batch.urgent:
+                        self._urgent_inflight -= 1
             return False
         return True
 
@@ -789,11 +863,20 @@ class Bridge:
                     counters.rejects += len(batch.rejects)
                     if batch.readings or batch.rejects:
                         counters.batches += 1
+                    if batch.urgent:
+                        counters.urgent += len(batch.readings)
                 batch.done = True
+                if batch.urgent:
+                    self._urgent_inflight -= 1
                 # MQTT 5 §4.6: PUBACKs in the order the PUBLISHes came, so a batch confirmed
-                # early waits for the ones ahead of it.
+                # early waits for the ones ahead of it, and for the urgent batches that hold
+                # readings of its messages.
                 acks: list[int] = []
-                while self._inflight and self._inflight[0].done:
+                while (
+                    self._inflight
+                    and self._inflight[0].done
+                    and all(u.done for u in self._inflight[0].waits_for)
+                ):
                     head = self._inflight.popleft()
                     if head.generation == self._generation:
                         acks += head.acks
@@ -830,6 +913,8 @@ class Bridge:
             self._ready.clear()
             self._current = None
             self._inflight.clear()  # their confirmations now mean nothing: all comes again
+            self._urgent_current = None
+            self._urgent_inflight = 0
             self._failed = False
             self._generation += 1
             deadline = time.monotonic() + delay
@@ -849,9 +934,11 @@ class Bridge:
             drain.stop()  # keep the dead member's session: the next heir drains the rest
         # The network thread keeps running while we drain, so that the acks go out on it, in
         # order, ahead of the DISCONNECT (which also wakes its select() at once).
+        self._send_urgent_now()
         self._wait_inflight(SHUTDOWN_CONFIRM_S)
         with self._cond:
             self._close_current()
+            self._close_urgent()
             pending = list(self._ready)
             self._ready.clear()
             end_session = self._end_session
@@ -869,6 +956,7 @@ class Bridge:
         self._subscribed.clear()
         with self._cond:
             self._close_current()
+            self._close_urgent()
             stragglers = list(self._ready)
             self._ready.clear()
         # With manual ack, whatever arrived while we drained was never acknowledged: the broker
@@ -877,6 +965,23 @@ class Bridge:
         if not self.manual_ack or end_session:
             self._deliver_all(stragglers)
         log.info("bridge %s stopped: %s", self.client_id, self.counters)
+
+    def _send_urgent_now(self) -> None:
+        """Send the urgent batch being built, slot or no slot (stopping: the flusher is gone).
+
+        A batch in flight may carry acks that wait for it (`waits_for`): left unsent, they
+        would hold `_wait_inflight` for its whole timeout and then go unacknowledged.
+        """
+        with self._cond:
+            batch, self._urgent_current = self._urgent_current, None
+            if batch is None or self._discarding or not self._inflight:
+                if batch is not None:
+                    self._ready.appendleft(batch)  # nothing waits for it in flight: sent below
+                return
+        if not self._submit(batch):
+            with self._cond:
+                self._failed = True  # what waits for it stays unacknowledged: redelivered
+                self._cond.notify_all()
 
     def _deliver_all(self, batches: list[_Pending]) -> None:
         """Deliver batches in order while shutting down."""

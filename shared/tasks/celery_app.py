@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import time
 import uuid
@@ -18,7 +19,16 @@ from shared.ingest.schemas import Batch, batch_encoder
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("ingest", "alerts", "maintenance", "push")
+QUEUES = ("ingest", "urgent", "alerts", "maintenance", "push")
+# Batches of readings that may raise an alert (the bridge's urgent lane): a worker of their own
+# (`smartcity worker --queues urgent --pool solo`) takes them past the bulk batches.
+URGENT_QUEUE = "urgent"
+WORKER_QUEUES_ENV = "SMARTCITY_WORKER_QUEUES"  # set by `smartcity worker` for its processes
+
+
+def serves_queue(name: str) -> bool:
+    """Tell whether this process is a worker started to consume the queue `name`."""
+    return name in os.environ.get(WORKER_QUEUES_ENV, "").split(",")
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
@@ -160,8 +170,11 @@ class ConfirmedSink:
         with self._lock:
             return len(self._pending)
 
-    def submit(self, batch: Batch, on_done: Callable[[BaseException | None], None]) -> None:
-        """Send the batch's task; `on_done` follows from the confirmer thread."""
+    def submit(
+        self, batch: Batch, on_done: Callable[[BaseException | None], None], *, urgent: bool = False
+    ) -> None:
+        """Send the batch's task (urgent: to the urgent queue); `on_done` follows from the
+        confirmer thread."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("ConfirmedSink is closed")
@@ -176,6 +189,7 @@ class ConfirmedSink:
                 "ingest.store_batch",
                 args=[batch_encoder.encode(batch).decode()],
                 kwargs={"confirm_to": self.confirm_to},
+                **({"queue": URGENT_QUEUE} if urgent else {}),
             )
         except BaseException:
             with self._lock:

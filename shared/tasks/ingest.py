@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -9,17 +12,26 @@ import redis
 from sqlalchemy.exc import DBAPIError
 
 from shared.alerts.schemas import AlertChange
+from shared.alerts.service import list_urgent_levels
 from shared.config import get_settings
+from shared.db import session_scope
 from shared.ingest.schemas import batch_decoder
-from shared.pipeline import process_batch, warm_up_pipeline
+from shared.ingest.urgent import URGENT_LEVELS_KEY, URGENT_LEVELS_TTL_S, levels_encoder
+from shared.pipeline import DEFAULT_RULES, process_batch, warm_up_pipeline
 from shared.realtime import Fanout
 from shared.tasks.celery_app import (
     CONFIRM_KEY_TTL_S,
     CONFIRM_PREFIX,
     PROCESS_WARM_UPS,
+    URGENT_QUEUE,
     celery_app,
+    serves_queue,
     stored_key,
 )
+
+log = logging.getLogger(__name__)
+
+URGENT_PUBLISH_S = 10.0  # well inside URGENT_LEVELS_TTL_S; rules reload every 15 s anyway
 
 
 @lru_cache(maxsize=1)
@@ -54,6 +66,26 @@ def emit_and_queue_push(changes: list[AlertChange]) -> None:
             )
 
 
+def publish_urgent_levels() -> int:
+    """Write the threshold rules' levels to Redis for the bridges' urgent lane; return how many."""
+    with session_scope() as session:
+        specs = DEFAULT_RULES.get(session=session)
+    levels = list_urgent_levels(rules=specs)
+    _redis().set(URGENT_LEVELS_KEY, levels_encoder.encode(levels), ex=URGENT_LEVELS_TTL_S)
+    return len(levels)
+
+
+def _publish_urgent_levels_forever() -> None:
+    # Only a worker that serves the urgent queue publishes, so that bridges send urgent batches
+    # only while one exists (the key expires URGENT_LEVELS_TTL_S after the last one stopped).
+    while True:
+        try:
+            publish_urgent_levels()
+        except Exception:  # database or Redis away: the key expires, the lane closes meanwhile
+            log.warning("could not publish urgent levels", exc_info=True)
+        time.sleep(URGENT_PUBLISH_S)
+
+
 def warm_up() -> None:
     """Connect (database, Redis, fan-out, broker) and fill caches before the first batch."""
     warm_up_pipeline()
@@ -62,6 +94,10 @@ def warm_up() -> None:
     with celery_app.producer_or_acquire() as producer:
         producer.connection.ensure_connection(max_retries=1)
     celery_app.backend  # noqa: B018  (resolved on first send_task: entry points, ~20 ms)
+    if serves_queue(URGENT_QUEUE):
+        threading.Thread(
+            target=_publish_urgent_levels_forever, name="urgent-levels", daemon=True
+        ).start()
 
 
 PROCESS_WARM_UPS.append(warm_up)

@@ -24,15 +24,20 @@ from tests.conftest import REPO, new_stack_dir
 class WorkerProcess:
     """`smartcity worker` as a child process in its own process group."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        args: tuple[str, ...] = ("-c", "1", "--queues", "ingest,alerts"),
+    ) -> None:
+        self.env, self.log, self.args = env, log, args
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         exe = Path(sys.executable).with_name("smartcity")
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [str(exe), "worker", "-c", "1", "--queues", "ingest,alerts", "--loglevel", "info"],
+            [str(exe), "worker", *self.args, "--loglevel", "info"],
             env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60

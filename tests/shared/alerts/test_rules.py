@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from shared.alerts.models import AlertRule, Direction, RuleKind
 from shared.alerts.schemas import RuleCreate
-from shared.alerts.service import create_rule, load_rules, update_rule
+from shared.alerts.service import create_rule, list_urgent_levels, load_rules, update_rule
+from shared.ingest.urgent import UrgentLevel
 from shared.sensing.flows import DatastreamIndex
 from shared.sensing.models import SensorType
 
@@ -56,3 +57,25 @@ def test_geofences_scope_rules_to_districts_or_a_polygon(db_session: Session) ->
     specs = {r.id: r for r in load_rules(session=db_session)}
     assert specs[by_district.id].applies_to(nw) and not specs[by_district.id].applies_to(se)
     assert specs[by_polygon.id].applies_to(se) and not specs[by_polygon.id].applies_to(nw)
+
+
+def test_the_urgent_lane_gets_the_threshold_rules_levels(db_session: Session) -> None:
+    create_rule(session=db_session, data=RuleCreate(
+        name="Cold snap", kind=RuleKind.threshold, sensor_type=SensorType.weather,
+        metric="temperature", direction=Direction.below, warning=-10, critical=-20,
+    ))  # fmt: skip
+    create_rule(session=db_session, data=RuleCreate(
+        name="Mean NO2", kind=RuleKind.sustained, sensor_type=SensorType.air_quality,
+        metric="no2", warning=40, critical=60, window_s=3600,
+    ))  # fmt: skip
+    levels = list_urgent_levels(rules=load_rules(session=db_session))
+    assert UrgentLevel("weather", "temperature", False, -10.0, -20.0) in levels
+    kinds = {r.kind for r in load_rules(session=db_session) if r.metric == "no2"}
+    assert RuleKind.sustained in kinds
+    # Only threshold rules: a window mean or a rate cannot be told from one reading.
+    thresholds = [
+        r for r in load_rules(session=db_session)
+        if r.kind == RuleKind.threshold and (r.warning is not None or r.critical is not None)
+    ]  # fmt: skip
+    assert len(levels) == len(thresholds)
+    assert all(lv.metric != "no2" or lv.warning != 40 for lv in levels)

@@ -21,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from shared.ingest import bridge as bridge_module
 from shared.ingest.bridge import Bridge, BridgeCounters, MqttEndpoint, parse_mqtt_url
 from shared.ingest.schemas import Batch, RejectReason
+from shared.ingest.urgent import UrgentLevel, UrgentLevels
 from shared.stack import StackState
 
 pytestmark = pytest.mark.stack
@@ -699,3 +700,135 @@ def test_min_wait_must_lie_within_max_wait(stack: StackState) -> None:
         Bridge(url=stack.mqtt_url, sink=Collector(), max_wait_s=0.02, min_wait_s=0.05)
     with pytest.raises(ValueError):
         Bridge(url=stack.mqtt_url, sink=Collector(), min_wait_s=-0.001)
+
+
+# the urgent lane -----------------------------------------------------------------------------
+
+# Speeds in reading() stay below 120: only the hot messages below change band.
+FAST = UrgentLevel("traffic", "speed", above=True, warning=200.0, critical=300.0)
+
+
+class LaneSink(HeldSink):
+    """A HeldSink that also records which batches came through the urgent lane."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urgent: list[int] = []
+
+    def submit(
+        self, batch: Batch, on_done: Callable[[BaseException | None], None], *, urgent: bool = False
+    ) -> None:
+        with self._lock:
+            if urgent:
+                self.urgent.append(len(self.batches))
+        super().submit(batch, on_done)
+
+
+def hot(sensor: int, ts: float, speed: float = 250.0) -> Message:
+    payload = {"ts": ts, "speed": speed, "vehicle_count": 3}
+    return f"city/d1/traffic/TD-{sensor:04d}", json.dumps(payload).encode()
+
+
+def test_a_reading_that_changes_band_goes_at_once_past_the_bulk_lane(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    sink = LaneSink()
+    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=1, max_batch=10,
+                                 max_wait_s=0.5, urgent=UrgentLevels([FAST])))  # fmt: skip
+    acked = spy_acks(bridge)
+    normal = [reading(i) for i in range(5)]  # 10 readings: one full bulk batch
+    publish(stack.mqtt_url, normal)
+    wait_for(lambda: len(sink.batches) == 1)  # in flight, unconfirmed: the bulk lane is full
+    publish(stack.mqtt_url, [hot(1, T0 + 1000)])
+
+    wait_for(lambda: len(sink.batches) == 2)
+    assert sink.urgent == [1]
+    assert sink.keys([1]) == [("TD-0001", "speed", T0 + 1000)]  # the message's other reading
+    sink.settle(1)  # stays in the bulk lane, with the message's ack
+    time.sleep(0.2)
+    assert acked == [] and len(sink.batches) == 2  # batch 0 still holds the line
+
+    sink.settle(0)
+    settle_all(sink, until=lambda: len(acked) == 6)
+    bridge.stop()
+    assert acked == sorted(acked)  # in order of receipt, the hot message's last
+    hot_keys = [("TD-0001", "speed", T0 + 1000), ("TD-0001", "vehicle_count", T0 + 1000)]
+    assert sorted(sink.keys()) == sorted([*expected_keys(normal), *hot_keys])
+    assert bridge.counters.urgent == 1 and sink.urgent == [1]
+    time.sleep(0.5)
+    assert redelivered(make_bridge, f"{group}-fixed") == []
+
+
+def test_an_ack_waits_for_the_urgent_batch_that_holds_its_reading(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    sink = LaneSink()
+    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=2, max_batch=10,
+                                 max_wait_s=0.05, urgent=UrgentLevels([FAST])))  # fmt: skip
+    acked = spy_acks(bridge)
+    publish(stack.mqtt_url, [hot(2, T0 + 2000)])
+    wait_for(lambda: len(sink.batches) == 2)
+    (u,) = sink.urgent
+    b = 1 - u
+    assert sink.keys([b]) == [("TD-0002", "vehicle_count", T0 + 2000)]
+    sink.settle(b)  # the bulk batch is stored, but the speed reading is not yet
+    time.sleep(0.2)
+    assert acked == []
+    sink.settle(u)
+    wait_for(lambda: len(acked) == 1)
+    bridge.stop()
+    time.sleep(0.5)
+    assert redelivered(make_bridge, f"{group}-fixed") == []
+
+
+def test_an_urgent_batch_not_confirmed_has_its_message_sent_again(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    sink = LaneSink()
+    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=2, max_batch=10,
+                                 max_wait_s=0.05, urgent=UrgentLevels([FAST])))  # fmt: skip
+    acked = spy_acks(bridge)
+    publish(stack.mqtt_url, [hot(3, T0 + 3000)])
+    wait_for(lambda: len(sink.batches) == 2)
+    (u,) = sink.urgent
+    sink.settle(1 - u)
+    sink.settle(u, TimeoutError("not confirmed in time"))
+    wait_for(lambda: bridge.counters.redeliveries == 1)
+    # Sent again, both readings; the speed now takes the bulk lane (this bridge saw its band).
+    settle_all(sink, until=lambda: len(acked) == 1)
+    bridge.stop()
+    again = sink.keys(list(range(2, len(sink.batches))))
+    assert sorted(again) == [("TD-0003", "speed", T0 + 3000), ("TD-0003", "vehicle_count",
+                                                                 T0 + 3000)]  # fmt: skip
+    assert sink.urgent == [u]
+
+
+def test_stop_delivers_an_urgent_batch_still_waiting_for_its_slot(
+    stack: StackState, make_bridge: Callable[..., Bridge], group: str
+) -> None:
+    sink = LaneSink()
+    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=2, max_batch=10,
+                                 max_wait_s=0.05, urgent=UrgentLevels([FAST])))  # fmt: skip
+    acked = spy_acks(bridge)
+    messages = [hot(4, T0 + 4000)]
+    publish(stack.mqtt_url, messages)
+    wait_for(lambda: len(sink.urgent) == 1)
+    messages.append(hot(5, T0 + 5000))  # its urgent batch waits: the lane's one slot is taken
+    publish(stack.mqtt_url, messages[1:])
+    wait_for(lambda: len(sink.batches) >= 2 and bridge.counters.messages == 2)
+    stopper = threading.Thread(target=bridge.stop)
+    stopper.start()
+    settle_all(sink, until=lambda: not stopper.is_alive())
+    stopper.join()
+    assert sorted(sink.keys()) == sorted(
+        (f"TD-000{s}", m, T0 + 1000 * s) for s in (4, 5) for m in ("speed", "vehicle_count")
+    )
+    assert acked == sorted(acked) and len(acked) == 2
+    time.sleep(0.5)
+    assert redelivered(make_bridge, f"{group}-fixed") == []
+
+
+def test_the_urgent_lane_needs_an_async_sink(stack: StackState) -> None:
+    levels = UrgentLevels([FAST])
+    assert Bridge(url=stack.mqtt_url, sink=Collector(), urgent=levels)._urgent is None
+    assert Bridge(url=stack.mqtt_url, sink=LaneSink(), urgent=levels)._urgent is levels

@@ -84,3 +84,20 @@ def test_calling_the_sink_waits_for_the_confirmation(sink: ConfirmedSink) -> Non
     assert 0.15 < time.monotonic() - t0 < 1.0
     with pytest.raises(BatchNotConfirmed):
         sink(_batch())  # nobody confirms
+
+
+def test_an_urgent_batch_goes_to_the_urgent_queue(stack: StackState, sink: ConfirmedSink) -> None:
+    broker = redis.Redis.from_url(stack.redis_url.rsplit("/", 1)[0] + "/9")
+    settled: list[BaseException | None] = []
+    urgent, bulk = _batch(), _batch()
+    sink.submit(urgent, settled.append, urgent=True)
+    sink.submit(bulk, settled.append)
+    assert (broker.llen("urgent"), broker.llen("ingest")) == (1, 1)
+    # Routed by queue only: the task and its confirmation work as for any batch.
+    (message,) = broker.lrange("urgent", 0, -1)
+    assert urgent.batch_id.encode() in message and b"ingest.store_batch" in message
+    confirm_stored(urgent.batch_id, sink.confirm_to)
+    deadline = time.monotonic() + 5
+    while not settled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert settled == [None] and sink.pending == 1

@@ -183,6 +183,7 @@ def list_urgent_levels(*, rules: Sequence[RuleSpec]) -> list[UrgentLevel]:
             above=r.direction == Direction.above,
             warning=r.warning,
             critical=r.critical,
+            hysteresis=r.hysteresis,
         )
         for r in rules
         if r.kind == RuleKind.threshold and (r.warning is not None or r.critical is not None)

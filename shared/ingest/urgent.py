@@ -1,16 +1,20 @@
 """Which readings take the bridge's urgent lane, and how the bridge learns it from the workers.
 
-A reading is urgent when it moves its datastream into another band of a threshold rule on its
-metric (ok / warning / critical, for its sensor type; any type when the reading does not say,
-as in a gateway's SenML pack), compared with the last reading of that datastream this bridge
-saw: a reading that may open, escalate or resolve an alert. Readings that stay in their band
-take the bulk lane, so a sensor that stays loud for an hour sends one urgent reading, not every
-one. The first reading a bridge sees of a datastream counts as a change if it is outside the
-ok band. Each bridge sees its share of the stream only, so it may send a reading urgently that
-changes nothing (one small task) or miss a change that another bridge saw (that alert then
-waits for a bulk batch); geofences and hysteresis are not checked here, for the same reason:
-the lane only decides how soon, the worker still decides what. Window, rate and stale rules are
-not predicted: their readings take the bulk lane.
+A reading is urgent when it would change its datastream's alert under a threshold rule on its
+metric, by the worker's own state machine (shared.alerts.service), replayed on the readings
+this bridge saw: from ok, reaching the warning or the critical level opens an alert; from
+warning, reaching critical escalates it; from warning or critical, clearing the warning level
+by the rule's hysteresis resolves it. Anything else (a value that moves about inside a band, or
+drops from critical to warning, which changes no alert) takes the bulk lane, so a sensor that
+stays loud for an hour, or hovers around a level, sends no stream of urgent readings. The rule
+applies to the reading's sensor type (to any type when the reading does not say, as in a
+gateway's SenML pack). The first reading a bridge sees of a datastream starts from ok.
+
+Each bridge sees its share of the stream only, so it may send a reading urgently that changes
+nothing (one small task) or miss a change that another bridge saw (that alert then waits for a
+bulk batch); geofences are not checked here either. The lane only decides how soon; the worker
+still decides what. Window, rate and stale rules are not predicted: their readings take the
+bulk lane.
 
 The workers own the rules (database, `shared.pipeline.RuleCache`); the bridge never reads the
 database. So a worker serving the urgent queue writes the threshold levels to Redis
@@ -44,24 +48,27 @@ class UrgentLevel(msgspec.Struct, array_like=True, frozen=True):
     above: bool  # the rule fires at or above its levels (Direction.above), else at or below
     warning: float | None
     critical: float | None
+    hysteresis: float = 0.0  # an alert resolves once the value clears `warning` by this much
 
 
 levels_encoder = msgspec.json.Encoder()
 levels_decoder = msgspec.json.Decoder(list[UrgentLevel])
 
-_Check = tuple[str, bool, float | None, float | None]
-MAX_TRACKED = 1_000_000  # datastreams whose last band is remembered (then start afresh)
+OK, WARNING, CRITICAL = 0, 1, 2
+_Check = tuple[str, bool, float | None, float | None, float]
+MAX_TRACKED = 1_000_000  # datastreams whose alert states are remembered (then start afresh)
 
 
 class UrgentLevels:
-    """A predicate on readings: True if a reading moves its datastream to another band.
+    """A predicate on readings: True if a reading would open, escalate or resolve an alert.
 
     Stateful: call it once per reading, in the order of receipt (the bridge's network thread).
     """
 
     def __init__(self, levels: Iterable[UrgentLevel] = ()) -> None:
         self._by_metric: dict[str, tuple[_Check, ...]] = {}
-        self._band: dict[tuple[str, str], int] = {}  # (sensor, metric) -> 0 ok, 1, 2
+        # (sensor, metric) -> the state under each of the metric's checks, in their order
+        self._states: dict[tuple[str, str], list[int]] = {}
         self.set(levels)
 
     def set(self, levels: Iterable[UrgentLevel]) -> None:
@@ -69,8 +76,9 @@ class UrgentLevels:
         by_metric: dict[str, list[_Check]] = {}
         for lv in levels:
             by_metric.setdefault(lv.metric, []).append(
-                (lv.sensor_type, lv.above, lv.warning, lv.critical)
+                (lv.sensor_type, lv.above, lv.warning, lv.critical, lv.hysteresis)
             )
+        self._states = {}  # states refer to the old checks' order
         self._by_metric = {m: tuple(v) for m, v in by_metric.items()}
 
     @property
@@ -78,31 +86,42 @@ class UrgentLevels:
         """Return how many levels are set."""
         return sum(len(v) for v in self._by_metric.values())
 
-    def band(self, reading: Reading) -> int:
-        """Return 2 if a rule would call the reading critical, 1 if warning, else 0."""
+    def __call__(self, reading: Reading) -> bool:
+        checks = self._by_metric.get(reading.metric)
+        if not checks:
+            return False
+        key = (reading.sensor, reading.metric)
+        states = self._states.get(key)
+        if states is None:
+            if len(self._states) >= MAX_TRACKED:
+                self._states.clear()
+            states = self._states[key] = [OK] * len(checks)
         value = reading.value
         kind = reading.sensor_type
-        band = 0
-        for sensor_type, above, warning, critical in self._by_metric.get(reading.metric, ()):
+        changed = False
+        for i, (sensor_type, above, warning, critical, hysteresis) in enumerate(checks):
             if kind and kind != sensor_type:
                 continue
+            state = states[i]
+            new = state
             if critical is not None and (value >= critical if above else value <= critical):
-                return 2
-            if warning is not None and (value >= warning if above else value <= warning):
-                band = 1
-        return band
-
-    def __call__(self, reading: Reading) -> bool:
-        if reading.metric not in self._by_metric:
-            return False
-        band = self.band(reading)
-        key = (reading.sensor, reading.metric)
-        bands = self._band
-        before = bands.get(key, 0)
-        if len(bands) >= MAX_TRACKED:
-            bands.clear()
-        bands[key] = band
-        return band != before
+                new = CRITICAL  # opens, or escalates a warning
+            elif (
+                state == OK
+                and warning is not None
+                and (value >= warning if above else value <= warning)
+            ):
+                new = WARNING
+            elif state != OK:
+                # As RuleSpec.clears: resolved only once clear of `warning` by the hysteresis.
+                level = warning if warning is not None else critical
+                assert level is not None
+                if value < level - hysteresis if above else value > level + hysteresis:
+                    new = OK
+            if new != state:
+                states[i] = new
+                changed = True
+        return changed
 
 
 class RedisUrgentLevels(UrgentLevels):

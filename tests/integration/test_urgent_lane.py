@@ -1,4 +1,4 @@
-"""The urgent lane on the real stack: a reading that changes band is stored, and its alert
+"""The urgent lane on the real stack: a reading that opens an alert is stored, and its alert
 reaches a Socket.IO client, by the urgent queue's own worker while the bulk lane is held."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _rows(engine: Engine, since: float) -> list[float]:
             {"c": SENSOR, "s": since}))  # fmt: skip
 
 
-def test_a_band_change_is_stored_and_alerted_by_the_urgent_worker_while_bulk_waits(
+def test_an_opening_reading_is_stored_and_alerted_by_the_urgent_worker_while_bulk_waits(
     stack: StackState, engine: Engine, worker: object, urgent_worker: WorkerProcess,
     sio_server: str,
 ) -> None:  # fmt: skip

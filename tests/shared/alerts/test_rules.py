@@ -62,14 +62,14 @@ def test_geofences_scope_rules_to_districts_or_a_polygon(db_session: Session) ->
 def test_the_urgent_lane_gets_the_threshold_rules_levels(db_session: Session) -> None:
     create_rule(session=db_session, data=RuleCreate(
         name="Cold snap", kind=RuleKind.threshold, sensor_type=SensorType.weather,
-        metric="temperature", direction=Direction.below, warning=-10, critical=-20,
+        metric="temperature", direction=Direction.below, warning=-10, critical=-20, hysteresis=2,
     ))  # fmt: skip
     create_rule(session=db_session, data=RuleCreate(
         name="Mean NO2", kind=RuleKind.sustained, sensor_type=SensorType.air_quality,
         metric="no2", warning=40, critical=60, window_s=3600,
     ))  # fmt: skip
     levels = list_urgent_levels(rules=load_rules(session=db_session))
-    assert UrgentLevel("weather", "temperature", False, -10.0, -20.0) in levels
+    assert UrgentLevel("weather", "temperature", False, -10.0, -20.0, 2.0) in levels
     kinds = {r.kind for r in load_rules(session=db_session) if r.metric == "no2"}
     assert RuleKind.sustained in kinds
     # Only threshold rules: a window mean or a rate cannot be told from one reading.

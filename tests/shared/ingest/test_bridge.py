@@ -704,7 +704,7 @@ def test_min_wait_must_lie_within_max_wait(stack: StackState) -> None:
 
 # the urgent lane -----------------------------------------------------------------------------
 
-# Speeds in reading() stay below 120: only the hot messages below change band.
+# Speeds in reading() stay below 120: only the hot messages below would open an alert.
 FAST = UrgentLevel("traffic", "speed", above=True, warning=200.0, critical=300.0)
 
 
@@ -729,7 +729,7 @@ def hot(sensor: int, ts: float, speed: float = 250.0) -> Message:
     return f"city/d1/traffic/TD-{sensor:04d}", json.dumps(payload).encode()
 
 
-def test_a_reading_that_changes_band_goes_at_once_past_the_bulk_lane(
+def test_a_reading_that_would_open_an_alert_goes_at_once_past_the_bulk_lane(
     stack: StackState, make_bridge: Callable[..., Bridge], group: str
 ) -> None:
     sink = LaneSink()
@@ -794,7 +794,7 @@ def test_an_urgent_batch_not_confirmed_has_its_message_sent_again(
     sink.settle(1 - u)
     sink.settle(u, TimeoutError("not confirmed in time"))
     wait_for(lambda: bridge.counters.redeliveries == 1)
-    # Sent again, both readings; the speed now takes the bulk lane (this bridge saw its band).
+    # Sent again, both readings; the speed now takes the bulk lane (this bridge saw it open).
     settle_all(sink, until=lambda: len(acked) == 1)
     bridge.stop()
     again = sink.keys(list(range(2, len(sink.batches))))

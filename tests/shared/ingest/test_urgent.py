@@ -1,4 +1,5 @@
-"""Which readings take the urgent lane (band changes), and the levels' trip through Redis."""
+"""Which readings take the urgent lane (those that would change an alert), and the levels'
+trip through Redis."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from shared.ingest.urgent import (
 )
 from shared.stack import StackState
 
-HEAT = UrgentLevel("weather", "temperature", above=True, warning=32.0, critical=38.0)
+HEAT = UrgentLevel("weather", "temperature", True, warning=32.0, critical=38.0, hysteresis=1.0)
 SLOW = UrgentLevel("traffic", "speed", above=False, warning=15.0, critical=5.0)
 GUST = UrgentLevel("weather", "wind_speed", above=True, warning=None, critical=24.5)
 
@@ -29,19 +30,28 @@ def r(value: float, *, sensor: str = "WX-01", metric: str = "temperature", kind:
     return Reading(sensor, metric, ts, value, sensor_type=kind)
 
 
-def test_a_reading_is_urgent_when_it_changes_its_band() -> None:
+def test_a_reading_is_urgent_when_it_would_open_escalate_or_resolve_an_alert() -> None:
     urgent = UrgentLevels([HEAT])
-    values = [20, 25, 33, 34, 38, 39, 37, 31, 20, 20]
-    # ok ok warning warning critical critical warning ok ok ok
+    values = [20, 25, 33, 34, 38, 39, 37, 31, 30.9, 20]
+    # opens (33), escalates (38), stays critical below 38 (alerts never de-escalate), does not
+    # clear at 31 (32 - 1 hysteresis, as RuleSpec.clears), resolves at 30.9
     assert [urgent(r(v)) for v in values] == [
-        False, False, True, False, True, False, True, True, False, False,
+        False, False, True, False, True, False, False, False, True, False,
     ]  # fmt: skip
 
 
-def test_bands_are_per_sensor_and_metric_and_below_rules_work() -> None:
+def test_a_value_hovering_around_a_level_is_urgent_once() -> None:
+    urgent = UrgentLevels([HEAT])
+    values = [31.5, 32.5, 31.5, 32.5, 31.2, 32.0]
+    assert [urgent(r(v, sensor="WX-07")) for v in values] == [
+        False, True, False, False, False, False,
+    ]  # fmt: skip
+
+
+def test_states_are_per_sensor_and_metric_and_below_rules_work() -> None:
     urgent = UrgentLevels([HEAT, SLOW])
-    assert urgent(r(40, sensor="WX-01"))  # first sighting outside the ok band
-    assert urgent(r(40, sensor="WX-02"))  # another sensor has its own band
+    assert urgent(r(40, sensor="WX-01"))  # first sighting: from ok
+    assert urgent(r(40, sensor="WX-02"))  # another sensor has its own state
     assert not urgent(r(40, sensor="WX-01"))
     assert not urgent(r(50, sensor="TD-1", metric="speed", kind="traffic"))
     assert urgent(r(12, sensor="TD-1", metric="speed", kind="traffic"))  # below warning
@@ -61,7 +71,6 @@ def test_a_rule_with_only_a_critical_level() -> None:
     assert [urgent(r(v, metric="wind_speed")) for v in (10, 20, 25, 30, 12)] == [
         False, False, True, False, True,
     ]  # fmt: skip
-    assert UrgentLevels([GUST]).band(r(25, metric="wind_speed")) == 2
 
 
 def test_new_levels_replace_the_old_ones_and_none_means_nothing_is_urgent() -> None:
@@ -74,12 +83,12 @@ def test_new_levels_replace_the_old_ones_and_none_means_nothing_is_urgent() -> N
     assert not urgent(r(99, sensor="WX-10"))
 
 
-def test_the_remembered_bands_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_remembered_states_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(urgent_module, "MAX_TRACKED", 3)
     urgent = UrgentLevels([HEAT])
     for i in range(10):
         urgent(r(20, sensor=f"WX-{i}"))
-    assert len(urgent._band) <= 3
+    assert len(urgent._states) <= 3
 
 
 @pytest.mark.stack

@@ -393,9 +393,9 @@ def beat(loglevel: str) -> None:
     "--urgent/--no-urgent",
     default=True,
     show_default=True,
-    help="Send readings that would open, escalate or resolve an alert under a threshold rule "
-    "at once, in batches of their own, to the 'urgent' queue (the levels come from a worker "
-    "serving it).",
+    help="Send readings at a threshold rule's level, or just after one (they may open, "
+    "escalate or resolve an alert), at once, in batches of their own, to the 'urgent' queue "
+    "(the levels come from a worker serving it).",
 )
 @click.option("--loglevel", default="info", show_default=True)
 @_nice_option

@@ -34,10 +34,9 @@ is handled like a sink that raised, below; the batches behind it are dropped una
 with it, even those already confirmed (their readings come again: harmless duplicates).
 
 Urgent lane (`urgent`, a predicate on readings; needs an AsyncSink). A reading the predicate
-picks (production: `shared.ingest.urgent.UrgentLevels`: the reading would open, escalate or
-resolve an alert under a threshold rule, by the worker's state machine replayed on what this
-bridge saw; called once per reading, in order) does not wait in the bulk batch: it goes into
-the urgent
+picks (production: `shared.ingest.urgent.UrgentLevels`: a reading at a threshold rule's level,
+or just after one of its datastream, so it may open, escalate or resolve an alert; called once
+per reading, in order) does not wait in the bulk batch: it goes into the urgent
 batch, which the flusher hands over as soon as the lane's single slot is free, past the bulk
 lane's in-flight limit, with `submit(..., urgent=True)` (the sink sends it to its own queue,
 served by its own worker). The message's PUBACK stays with the bulk batch being built, in

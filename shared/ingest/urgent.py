@@ -1,20 +1,25 @@
 """Which readings take the bridge's urgent lane, and how the bridge learns it from the workers.
 
-A reading is urgent when it would change its datastream's alert under a threshold rule on its
-metric, by the worker's own state machine (shared.alerts.service), replayed on the readings
-this bridge saw: from ok, reaching the warning or the critical level opens an alert; from
-warning, reaching critical escalates it; from warning or critical, clearing the warning level
-by the rule's hysteresis resolves it. Anything else (a value that moves about inside a band, or
-drops from critical to warning, which changes no alert) takes the bulk lane, so a sensor that
-stays loud for an hour, or hovers around a level, sends no stream of urgent readings. The rule
-applies to the reading's sensor type (to any type when the reading does not say, as in a
-gateway's SenML pack). The first reading a bridge sees of a datastream starts from ok.
+A reading is urgent when it may open, escalate or resolve an alert under a threshold rule on its
+metric (for its sensor type; any type when the reading does not say, as in a gateway's SenML
+pack):
 
-Each bridge sees its share of the stream only, so it may send a reading urgently that changes
-nothing (one small task) or miss a change that another bridge saw (that alert then waits for a
-bulk batch); geofences are not checked here either. The lane only decides how soon; the worker
-still decides what. Window, rate and stale rules are not predicted: their readings take the
-bulk lane.
+* it is at or beyond the rule's warning or critical level (it may open or escalate one), or
+* it is not, and it follows such a reading of its datastream that this bridge saw: the
+  reading right after one, or any within `STICKY_S` of one by the sensor's own clock (it may
+  resolve one).
+
+Each bridge sees only its share of the stream (an MQTT shared subscription deals messages out
+in turn), so the test cannot rest on what this bridge saw before, as a replay of the worker's
+state machine would: with two bridges, a sensor's readings alternate between them, and a
+reading that opens an alert would go to the bulk lane whenever the other bridge had seen its
+previous one (measured: a replay sent a third of the bench's probes to the bulk lane, where
+they waited behind, and held locks against, the urgent ones). Level tests need no history; the
+window catches the resolving reading of a sensor that reports often, and the bridge's own last
+reading that of one that reports rarely. A sensor that stays at alert level sends all its
+readings urgently; the worker still decides what each changes, so the lane only decides how
+soon. Geofences, hysteresis, and window, rate and stale rules are not checked here: their
+readings take the bulk lane unless a level test picks them.
 
 The workers own the rules (database, `shared.pipeline.RuleCache`); the bridge never reads the
 database. So a worker serving the urgent queue writes the threshold levels to Redis
@@ -54,31 +59,32 @@ class UrgentLevel(msgspec.Struct, array_like=True, frozen=True):
 levels_encoder = msgspec.json.Encoder()
 levels_decoder = msgspec.json.Decoder(list[UrgentLevel])
 
-OK, WARNING, CRITICAL = 0, 1, 2
-_Check = tuple[str, bool, float | None, float | None, float]
-MAX_TRACKED = 1_000_000  # datastreams whose alert states are remembered (then start afresh)
+STICKY_S = 5.0  # seconds (sensor clock) after an alert-level reading when any reading is urgent
+MAX_TRACKED = 100_000  # datastreams with a recent alert-level reading remembered at once
+_Check = tuple[str, bool, float]  # sensor type, above, the lower of the rule's two levels
 
 
 class UrgentLevels:
-    """A predicate on readings: True if a reading would open, escalate or resolve an alert.
+    """A predicate on readings: True if a reading may open, escalate or resolve an alert.
 
     Stateful: call it once per reading, in the order of receipt (the bridge's network thread).
     """
 
-    def __init__(self, levels: Iterable[UrgentLevel] = ()) -> None:
+    def __init__(self, levels: Iterable[UrgentLevel] = (), *, sticky_s: float = STICKY_S) -> None:
         self._by_metric: dict[str, tuple[_Check, ...]] = {}
-        # (sensor, metric) -> the state under each of the metric's checks, in their order
-        self._states: dict[tuple[str, str], list[int]] = {}
+        self.sticky_s = sticky_s
+        # (sensor, metric) -> (time of its last alert-level reading, was its last reading one)
+        self._hot: dict[tuple[str, str], tuple[float, bool]] = {}
         self.set(levels)
 
     def set(self, levels: Iterable[UrgentLevel]) -> None:
         """Replace the levels (one assignment: the bridge's threads see old or new, never half)."""
         by_metric: dict[str, list[_Check]] = {}
         for lv in levels:
-            by_metric.setdefault(lv.metric, []).append(
-                (lv.sensor_type, lv.above, lv.warning, lv.critical, lv.hysteresis)
-            )
-        self._states = {}  # states refer to the old checks' order
+            # The warning level is the nearer one; a rule may have only a critical level.
+            level = lv.warning if lv.warning is not None else lv.critical
+            if level is not None:
+                by_metric.setdefault(lv.metric, []).append((lv.sensor_type, lv.above, level))
         self._by_metric = {m: tuple(v) for m, v in by_metric.items()}
 
     @property
@@ -86,42 +92,34 @@ class UrgentLevels:
         """Return how many levels are set."""
         return sum(len(v) for v in self._by_metric.values())
 
-    def __call__(self, reading: Reading) -> bool:
-        checks = self._by_metric.get(reading.metric)
-        if not checks:
-            return False
-        key = (reading.sensor, reading.metric)
-        states = self._states.get(key)
-        if states is None:
-            if len(self._states) >= MAX_TRACKED:
-                self._states.clear()
-            states = self._states[key] = [OK] * len(checks)
+    def at_level(self, reading: Reading) -> bool:
+        """Tell whether some rule's warning (or critical) level is reached."""
         value = reading.value
         kind = reading.sensor_type
-        changed = False
-        for i, (sensor_type, above, warning, critical, hysteresis) in enumerate(checks):
-            if kind and kind != sensor_type:
-                continue
-            state = states[i]
-            new = state
-            if critical is not None and (value >= critical if above else value <= critical):
-                new = CRITICAL  # opens, or escalates a warning
-            elif (
-                state == OK
-                and warning is not None
-                and (value >= warning if above else value <= warning)
-            ):
-                new = WARNING
-            elif state != OK:
-                # As RuleSpec.clears: resolved only once clear of `warning` by the hysteresis.
-                level = warning if warning is not None else critical
-                assert level is not None
-                if value < level - hysteresis if above else value > level + hysteresis:
-                    new = OK
-            if new != state:
-                states[i] = new
-                changed = True
-        return changed
+        for sensor_type, above, level in self._by_metric.get(reading.metric, ()):
+            if (not kind or kind == sensor_type) and (value >= level if above else value <= level):
+                return True
+        return False
+
+    def __call__(self, reading: Reading) -> bool:
+        if reading.metric not in self._by_metric:
+            return False
+        key = (reading.sensor, reading.metric)
+        hot = self._hot
+        if self.at_level(reading):
+            if key not in hot and len(hot) >= MAX_TRACKED:
+                hot.clear()
+            hot[key] = (reading.ts, True)
+            return True
+        seen = hot.get(key)
+        if seen is None:
+            return False
+        last_hot, was_hot = seen
+        if reading.ts - last_hot > self.sticky_s:
+            del hot[key]  # forgotten: the dict holds only datastreams near alert level
+            return was_hot
+        hot[key] = (last_hot, False)
+        return True
 
 
 class RedisUrgentLevels(UrgentLevels):

@@ -1,5 +1,5 @@
-"""Which readings take the urgent lane (those that would change an alert), and the levels'
-trip through Redis."""
+"""Which readings take the urgent lane (those that may open, escalate or resolve an alert),
+and the levels' trip through Redis."""
 
 from __future__ import annotations
 
@@ -30,33 +30,40 @@ def r(value: float, *, sensor: str = "WX-01", metric: str = "temperature", kind:
     return Reading(sensor, metric, ts, value, sensor_type=kind)
 
 
-def test_a_reading_is_urgent_when_it_would_open_escalate_or_resolve_an_alert() -> None:
+def test_a_reading_at_alert_level_is_urgent_whatever_came_before() -> None:
     urgent = UrgentLevels([HEAT])
-    values = [20, 25, 33, 34, 38, 39, 37, 31, 30.9, 20]
-    # opens (33), escalates (38), stays critical below 38 (alerts never de-escalate), does not
-    # clear at 31 (32 - 1 hysteresis, as RuleSpec.clears), resolves at 30.9
-    assert [urgent(r(v)) for v in values] == [
-        False, False, True, False, True, False, False, False, True, False,
+    # No history needed: another bridge may have seen this sensor's previous readings.
+    assert [urgent(r(v, ts=float(t))) for t, v in enumerate([20, 25, 33, 34, 39])] == [
+        False, False, True, True, True,
     ]  # fmt: skip
 
 
-def test_a_value_hovering_around_a_level_is_urgent_once() -> None:
-    urgent = UrgentLevels([HEAT])
-    values = [31.5, 32.5, 31.5, 32.5, 31.2, 32.0]
-    assert [urgent(r(v, sensor="WX-07")) for v in values] == [
-        False, True, False, False, False, False,
-    ]  # fmt: skip
+def test_readings_just_after_an_alert_level_one_are_urgent_they_may_resolve_it() -> None:
+    urgent = UrgentLevels([HEAT], sticky_s=5.0)
+    assert urgent(r(39, ts=100.0))
+    assert urgent(r(20, ts=101.0))  # may resolve it
+    assert urgent(r(20, ts=104.0))  # within the window: it may be the first this bridge sees
+    assert not urgent(r(20, ts=107.0))  # past the window, after a reading below the level
+    assert not urgent(r(20, ts=108.0))
+    assert urgent._hot == {}  # forgotten: only datastreams near alert level are held
+
+
+def test_a_rarely_reporting_sensor_s_next_reading_is_urgent_even_after_the_window() -> None:
+    urgent = UrgentLevels([HEAT], sticky_s=5.0)
+    assert urgent(r(39, sensor="WX-08", ts=0.0))
+    assert urgent(r(20, sensor="WX-08", ts=600.0))  # ten minutes later: it may resolve it
+    assert not urgent(r(20, sensor="WX-08", ts=1200.0))
 
 
 def test_states_are_per_sensor_and_metric_and_below_rules_work() -> None:
-    urgent = UrgentLevels([HEAT, SLOW])
-    assert urgent(r(40, sensor="WX-01"))  # first sighting: from ok
-    assert urgent(r(40, sensor="WX-02"))  # another sensor has its own state
-    assert not urgent(r(40, sensor="WX-01"))
+    urgent = UrgentLevels([HEAT, SLOW], sticky_s=0.5)
+    assert urgent(r(40, sensor="WX-01"))
+    assert not urgent(r(20, sensor="WX-02"))  # another sensor: nothing near alert level
     assert not urgent(r(50, sensor="TD-1", metric="speed", kind="traffic"))
     assert urgent(r(12, sensor="TD-1", metric="speed", kind="traffic"))  # below warning
-    assert urgent(r(4, sensor="TD-1", metric="speed", kind="traffic"))  # below critical
-    assert urgent(r(30, sensor="TD-1", metric="speed", kind="traffic"))  # cleared
+    assert urgent(r(4, sensor="TD-1", metric="speed", kind="traffic", ts=1.0))  # critical
+    assert urgent(r(30, sensor="TD-1", metric="speed", kind="traffic", ts=2.0))  # may clear
+    assert not urgent(r(30, sensor="TD-1", metric="speed", kind="traffic", ts=3.0))
 
 
 def test_sensor_type_must_match_unless_the_reading_has_none() -> None:
@@ -67,9 +74,10 @@ def test_sensor_type_must_match_unless_the_reading_has_none() -> None:
 
 
 def test_a_rule_with_only_a_critical_level() -> None:
-    urgent = UrgentLevels([GUST])
-    assert [urgent(r(v, metric="wind_speed")) for v in (10, 20, 25, 30, 12)] == [
-        False, False, True, False, True,
+    urgent = UrgentLevels([GUST], sticky_s=1.0)
+    values = [(0, 10), (1, 20), (2, 25), (3, 12), (10, 12)]
+    assert [urgent(r(v, metric="wind_speed", ts=float(t))) for t, v in values] == [
+        False, False, True, True, False,
     ]  # fmt: skip
 
 
@@ -81,14 +89,15 @@ def test_new_levels_replace_the_old_ones_and_none_means_nothing_is_urgent() -> N
     assert urgent(r(99, sensor="WX-09"))
     urgent.set([])
     assert not urgent(r(99, sensor="WX-10"))
+    assert not urgent(r(20, sensor="WX-09", ts=1.0))  # no rule on the metric any more
 
 
 def test_the_remembered_states_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(urgent_module, "MAX_TRACKED", 3)
     urgent = UrgentLevels([HEAT])
     for i in range(10):
-        urgent(r(20, sensor=f"WX-{i}"))
-    assert len(urgent._states) <= 3
+        assert urgent(r(40, sensor=f"WX-{i}"))
+    assert len(urgent._hot) <= 3
 
 
 @pytest.mark.stack

@@ -41,8 +41,10 @@ from shared.ingest.schemas import Reading
 log = logging.getLogger(__name__)
 
 URGENT_LEVELS_KEY = "smartcity:ingest:urgent-levels"
-URGENT_LEVELS_TTL_S = 120  # written on every rule reload (every 15 s per worker process)
-URGENT_REFRESH_S = 5.0  # how often a bridge re-reads the levels: an admin's edit applies soon
+# Short-lived on purpose: once the last urgent-lane worker is gone, bridges must stop sending to
+# a queue nobody serves (each such batch holds its acks until the confirmation timeout).
+URGENT_LEVELS_TTL_S = 6  # rewritten every URGENT_PUBLISH_S (shared.tasks.ingest) by each one
+URGENT_REFRESH_S = 1.0  # how often a bridge re-reads the levels (one GET)
 
 
 class UrgentLevel(msgspec.Struct, array_like=True, frozen=True):

@@ -31,7 +31,7 @@ from shared.tasks.celery_app import (
 
 log = logging.getLogger(__name__)
 
-URGENT_PUBLISH_S = 10.0  # well inside URGENT_LEVELS_TTL_S; rules reload every 15 s anyway
+URGENT_PUBLISH_S = 2.0  # a third of URGENT_LEVELS_TTL_S; the rules themselves reload every 15 s
 
 
 @lru_cache(maxsize=1)

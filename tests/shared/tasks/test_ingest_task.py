@@ -8,9 +8,13 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+import redis
+from sqlalchemy import Engine
 
 from shared.ingest.schemas import Batch, Reading, batch_encoder
+from shared.ingest.urgent import URGENT_LEVELS_KEY, URGENT_LEVELS_TTL_S, levels_decoder
 from shared.sensing.schemas import IngestResult
+from shared.stack import StackState
 from shared.tasks import ingest
 
 
@@ -58,3 +62,17 @@ def test_a_batch_that_did_not_commit_is_not_confirmed(monkeypatch: pytest.Monkey
     with pytest.raises(RuntimeError):
         ingest.store_batch.run(payload, confirm_to="smartcity:ingest:confirm:x")
     assert calls == []
+
+
+@pytest.mark.stack
+def test_the_urgent_levels_are_published_with_a_short_expiry(
+    stack: StackState, engine: Engine
+) -> None:
+    n = ingest.publish_urgent_levels()
+    client = redis.Redis.from_url(stack.redis_url)
+    levels = levels_decoder.decode(client.get(URGENT_LEVELS_KEY) or b"[]")
+    assert n == len(levels) > 0
+    heat = [lv for lv in levels if lv.metric == "temperature" and lv.sensor_type == "weather"]
+    assert [(lv.above, lv.warning, lv.critical) for lv in heat] == [(True, 32.0, 38.0)]
+    # Bridges stop sending urgently within seconds of the last urgent-lane worker's end.
+    assert 0 < client.ttl(URGENT_LEVELS_KEY) <= URGENT_LEVELS_TTL_S

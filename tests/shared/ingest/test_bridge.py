@@ -729,13 +729,29 @@ def hot(sensor: int, ts: float, speed: float = 250.0) -> Message:
     return f"city/d1/traffic/TD-{sensor:04d}", json.dumps(payload).encode()
 
 
+def lane_bridge(
+    make_bridge: Callable[..., Bridge], group: str, *, in_flight: int = 2, max_wait_s: float = 0.05
+) -> tuple[LaneSink, Bridge, list[int]]:
+    """A started bridge with the urgent lane, on a LaneSink; the acks it sends are recorded."""
+    sink = LaneSink()
+    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=in_flight,
+                                 max_batch=10, max_wait_s=max_wait_s,
+                                 urgent=UrgentLevels([FAST])))  # fmt: skip
+    return sink, bridge, spy_acks(bridge)
+
+
+def split_hot(url: str, sink: LaneSink, sensor: int) -> tuple[int, int]:
+    """Publish one hot message; return the indices of its urgent and its bulk batch."""
+    publish(url, [hot(sensor, T0 + 1000 * sensor)])
+    wait_for(lambda: len(sink.batches) == 2)
+    (u,) = sink.urgent
+    return u, 1 - u
+
+
 def test_a_reading_that_would_open_an_alert_goes_at_once_past_the_bulk_lane(
     stack: StackState, make_bridge: Callable[..., Bridge], group: str
 ) -> None:
-    sink = LaneSink()
-    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=1, max_batch=10,
-                                 max_wait_s=0.5, urgent=UrgentLevels([FAST])))  # fmt: skip
-    acked = spy_acks(bridge)
+    sink, bridge, acked = lane_bridge(make_bridge, group, in_flight=1, max_wait_s=0.5)
     normal = [reading(i) for i in range(5)]  # 10 readings: one full bulk batch
     publish(stack.mqtt_url, normal)
     wait_for(lambda: len(sink.batches) == 1)  # in flight, unconfirmed: the bulk lane is full
@@ -762,14 +778,8 @@ def test_a_reading_that_would_open_an_alert_goes_at_once_past_the_bulk_lane(
 def test_an_ack_waits_for_the_urgent_batch_that_holds_its_reading(
     stack: StackState, make_bridge: Callable[..., Bridge], group: str
 ) -> None:
-    sink = LaneSink()
-    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=2, max_batch=10,
-                                 max_wait_s=0.05, urgent=UrgentLevels([FAST])))  # fmt: skip
-    acked = spy_acks(bridge)
-    publish(stack.mqtt_url, [hot(2, T0 + 2000)])
-    wait_for(lambda: len(sink.batches) == 2)
-    (u,) = sink.urgent
-    b = 1 - u
+    sink, bridge, acked = lane_bridge(make_bridge, group)
+    u, b = split_hot(stack.mqtt_url, sink, 2)
     assert sink.keys([b]) == [("TD-0002", "vehicle_count", T0 + 2000)]
     sink.settle(b)  # the bulk batch is stored, but the speed reading is not yet
     time.sleep(0.2)
@@ -784,14 +794,9 @@ def test_an_ack_waits_for_the_urgent_batch_that_holds_its_reading(
 def test_an_urgent_batch_not_confirmed_has_its_message_sent_again(
     stack: StackState, make_bridge: Callable[..., Bridge], group: str
 ) -> None:
-    sink = LaneSink()
-    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=2, max_batch=10,
-                                 max_wait_s=0.05, urgent=UrgentLevels([FAST])))  # fmt: skip
-    acked = spy_acks(bridge)
-    publish(stack.mqtt_url, [hot(3, T0 + 3000)])
-    wait_for(lambda: len(sink.batches) == 2)
-    (u,) = sink.urgent
-    sink.settle(1 - u)
+    sink, bridge, acked = lane_bridge(make_bridge, group)
+    u, b = split_hot(stack.mqtt_url, sink, 3)
+    sink.settle(b)
     sink.settle(u, TimeoutError("not confirmed in time"))
     wait_for(lambda: bridge.counters.redeliveries == 1)
     # Sent again, both readings, the speed through the urgent lane again.
@@ -807,10 +812,7 @@ def test_an_urgent_batch_not_confirmed_has_its_message_sent_again(
 def test_stop_delivers_an_urgent_batch_still_waiting_for_its_slot(
     stack: StackState, make_bridge: Callable[..., Bridge], group: str
 ) -> None:
-    sink = LaneSink()
-    bridge = started(make_bridge(sink, client_id=f"{group}-fixed", in_flight=2, max_batch=10,
-                                 max_wait_s=0.05, urgent=UrgentLevels([FAST])))  # fmt: skip
-    acked = spy_acks(bridge)
+    sink, bridge, acked = lane_bridge(make_bridge, group)
     messages = [hot(4, T0 + 4000)]
     publish(stack.mqtt_url, messages)
     wait_for(lambda: len(sink.urgent) == 1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
 
 from bench.ingest.runner import Config, run, say, table
 
@@ -41,6 +43,8 @@ def main() -> None:
     ap.add_argument("--no-node-red", dest="node_red", action="store_false", default=None)
     ap.add_argument("--no-seed-design", dest="seed_design", action="store_false", default=None)
     args = ap.parse_args()
+    # `kill` (SIGTERM) unwinds like Ctrl-C: the stack and the pipeline's processes are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     over = {k: v for k, v in vars(args).items() if k != "quick"}
     if args.latency_only:
         over.update(node_red=False, seed_design=False)

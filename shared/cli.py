@@ -314,6 +314,10 @@ def worker(queues: str, concurrency: int, pool: str, beat: bool, loglevel: str, 
         "--without-gossip",
         "--without-mingle",
     ]
+    if pool == "solo":
+        # One task at a time, so reserve no more: a batch reserved behind a running one would
+        # wait for it while another worker sits idle.
+        argv += ["--prefetch-multiplier", "1"]
     if beat:
         argv += ["-B", "-s", str(stack_dir() / "celerybeat-schedule")]
     celery_app.worker_main(argv)

@@ -54,3 +54,22 @@ def test_bridge_members_need_a_numbered_client_id() -> None:
         result = CliRunner().invoke(main, ["bridge", "--members", "2", "--client-id", client_id])
         assert result.exit_code == 1, client_id
         assert "--client-id must be <base>-<0..1>" in result.output
+
+
+@pytest.mark.parametrize(
+    ("pool", "prefetch"), [("solo", ["--prefetch-multiplier", "1"]), ("prefork", [])]
+)
+def test_a_solo_worker_reserves_no_task_behind_the_one_it_runs(
+    pool: str, prefetch: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.tasks.celery_app import WORKER_QUEUES_ENV, celery_app
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(celery_app, "worker_main", seen.append)
+    monkeypatch.setenv(WORKER_QUEUES_ENV, "")
+    result = CliRunner().invoke(main, ["worker", "--pool", pool, "--queues", "ingest"])
+    assert result.exit_code == 0, result.output
+    (argv,) = seen
+    assert argv[argv.index("-P") + 1] == pool
+    tail = argv[argv.index("--without-mingle") + 1 :]
+    assert tail == prefetch

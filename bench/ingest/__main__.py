@@ -15,8 +15,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one repetition, short steps (~4 min)")
     ap.add_argument("--reps", type=int, help="repetitions of each measurement (default 3)")
     ap.add_argument("--bridges", type=int, help="bridge processes (default 2)")
-    ap.add_argument("--workers", type=int, help="Celery worker processes (default 1)")
-    ap.add_argument("--concurrency", type=int, help="Celery pool size per worker (default 2)")
+    ap.add_argument(
+        "--workers", type=int, help="Celery worker processes for the bulk lane (default 2)"
+    )
+    ap.add_argument("--concurrency", type=int, help="pool size per prefork worker (default 2)")
+    ap.add_argument(
+        "--pool", choices=["prefork", "solo"],
+        help="worker pool (default solo: --workers processes, one task at a time each)",
+    )  # fmt: skip
     ap.add_argument("--batch", type=int, help="bridge batch size (default 5000)")
     ap.add_argument("--wait-ms", type=int, help="bridge batch wait in ms (default 100)")
     ap.add_argument("--pack", type=int, help="readings per SenML pack (default 100)")

@@ -46,6 +46,10 @@ def main() -> None:
         "--no-urgent", dest="urgent", action="store_false", default=None,
         help="bridges without the urgent lane, and no urgent-lane worker",
     )  # fmt: skip
+    ap.add_argument(
+        "--no-sustained", dest="sustained", action="store_false", default=None,
+        help="disable the window-mean (sustained) alert rules, to measure what they cost",
+    )  # fmt: skip
     ap.add_argument("--no-node-red", dest="node_red", action="store_false", default=None)
     ap.add_argument("--no-seed-design", dest="seed_design", action="store_false", default=None)
     args = ap.parse_args()

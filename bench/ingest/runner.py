@@ -65,6 +65,7 @@ class Config:
     min_wait_ms: float = 0.0  # bridge --min-wait-ms
     nice: int = 0  # worker and bridge --nice (a lower CPU priority than the API's)
     urgent: bool = True  # bridge --urgent and a solo worker on the urgent queue
+    sustained: bool = True  # False: disable the seeded window-mean rules (to measure their cost)
     publishers: int = 1
     step_s: float = 8.0
     drain_s: float = 5.0
@@ -329,6 +330,10 @@ class Bench(BenchStack):
             seed_demo(session=s)
         with session_scope() as s:
             fleet = load_fleet(session=s)
+            if not self.cfg.sustained:
+                from sqlalchemy import text as sql
+
+                s.execute(sql("UPDATE alert_rule SET enabled = false WHERE kind = 'sustained'"))
         say(f"migrated and seeded in {time.monotonic() - t:.1f}s: {len(fleet)} sensors")
         # Weather stations are the probes: one metric (temperature) with one threshold rule
         # ("Heat"), so each probe opens exactly one alert and its clearing reading resolves it.

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from shared.alerts.schemas import AlertChange
 from shared.alerts.service import (
     RuleSpec,
-    WindowSums,
     apply_observations,
     check_stale,
     load_rules,
@@ -40,7 +39,6 @@ class RuleCache:
         self._lock = threading.Lock()
         # When each (rule, datastream) window mean was last computed: see SUSTAINED_EVERY_S.
         self.sustained_seen: dict[tuple[int, int], float] = {}
-        self.window_sums = WindowSums()  # the window means' settled partial sums
 
     def get(self, *, session: Session) -> list[RuleSpec]:
         """Return the cached rules, reloading them if they are old."""
@@ -99,7 +97,7 @@ def process_batch(
         specs = rules.get(session=session)
         observed = observe_batch(
             session=session, rules=specs, newest=newest, previous=outcome.previous, now=now,
-            sustained_seen=rules.sustained_seen, series=series, window_sums=rules.window_sums,
+            sustained_seen=rules.sustained_seen, series=series,
         )  # fmt: skip
         changes = apply_observations(session=session, observed=observed, now=now)
     # Emitted only after commit: the console must never show an alert the database lacks.

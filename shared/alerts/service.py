@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -204,73 +202,6 @@ class Observed:
 # A window mean moves slowly; recomputing it for every batch would scan up to a day of raw rows
 # per datastream each time, so it is re-evaluated at most this often per rule and datastream.
 SUSTAINED_EVERY_S = 60.0
-# Window means are summed from partial sums per bucket of WINDOW_BUCKET_S (epoch-aligned). A
-# bucket that ended WINDOW_SETTLE_S ago or more is read from raw rows once per process and kept;
-# later evaluations read raw rows only for the window's first, partial bucket and for buckets
-# not yet settled. Re-reading the whole window each time (a day of raw rows, stored in time
-# order, so most pages of the day's partition) took 1.3 s per evaluation inside a batch's
-# transaction on the ingest bench's database, and stalled that batch (bench/ingest/README.md).
-WINDOW_BUCKET_S = 600
-WINDOW_SETTLE_S = 120.0  # readings committed later than this into a kept bucket are not counted
-WINDOW_KEEP_S = 8 * 86_400.0  # kept buckets older than this are dropped (longer windows re-read)
-
-_WINDOW_SUMS = text(
-    "SELECT datastream_id, "
-    "CAST(floor(extract(epoch FROM phenomenon_time) / :b) AS bigint) * :b, count(*), sum(result) "
-    "FROM observation WHERE datastream_id = ANY(:ids) "
-    "AND ((phenomenon_time > :since AND phenomenon_time < :head_end) OR phenomenon_time >= :raw) "
-    "GROUP BY 1, 2"
-)
-
-
-class WindowSums:
-    """Partial sums of settled buckets, per datastream, kept across batches (one per process)."""
-
-    def __init__(self) -> None:
-        # datastream id -> bucket start (epoch s) -> (count, sum of results)
-        self._kept: dict[int, dict[int, tuple[int, float]]] = {}
-        self._lock = threading.Lock()
-
-    def means(
-        self, *, session: Session, ids: Sequence[int], since: datetime, now: datetime
-    ) -> dict[int, float]:
-        """Return the mean result over (since, now] per datastream that has readings there."""
-        b = WINDOW_BUCKET_S
-        since_s, now_s = since.timestamp(), now.timestamp()
-        head_end = (math.floor(since_s / b) + 1) * b  # first bucket wholly after `since`
-        horizon = now_s - WINDOW_SETTLE_S
-        settled = list(range(head_end, math.floor(horizon / b) * b, b))  # ended by horizon
-        with self._lock:
-            raw_from = head_end + len(settled) * b  # where unsettled buckets begin
-            for ds in ids:
-                kept = self._kept.get(ds, {})
-                first_missing = next((x for x in settled if x not in kept), None)
-                if first_missing is not None:
-                    raw_from = min(raw_from, first_missing)
-            rows = session.execute(
-                _WINDOW_SUMS,
-                {"b": b, "ids": list(ids), "since": since,
-                 "head_end": datetime.fromtimestamp(head_end, UTC),
-                 "raw": datetime.fromtimestamp(raw_from, UTC)},
-            ).all()  # fmt: skip
-            fresh: dict[int, dict[int, tuple[int, float]]] = defaultdict(dict)
-            for ds, bucket, count, total in rows:
-                fresh[ds][int(bucket)] = (int(count), float(total))
-            out: dict[int, float] = {}
-            for ds in ids:
-                kept = self._kept.setdefault(ds, {})
-                got = fresh.get(ds, {})
-                for x in settled:
-                    if x >= raw_from:  # read just now: keep it, empty buckets included
-                        kept[x] = got.get(x, (0, 0.0))
-                parts = [v for x, v in got.items() if x < head_end or x >= raw_from]
-                parts += [kept[x] for x in settled if x < raw_from]
-                count = sum(c for c, _t in parts)
-                if count:
-                    out[ds] = sum(t for _c, t in parts) / count
-                for x in [x for x in kept if x < now_s - WINDOW_KEEP_S]:
-                    del kept[x]
-            return out
 
 
 def _transitions(rule: RuleSpec, values: Sequence[float]) -> list[float]:
@@ -299,13 +230,11 @@ def observe_batch(
     now: datetime,
     sustained_seen: dict[tuple[int, int], float] | None = None,
     series: Mapping[int, Sequence[float]] | None = None,
-    window_sums: WindowSums | None = None,
 ) -> list[Observed]:
     """Return what each applicable rule sees for the datastreams a batch touched.
 
     `sustained_seen` maps (rule id, datastream id) to when its window mean was last computed
-    (monotonic seconds); pass the same dict across batches to throttle those queries, and the
-    same `window_sums` so that each evaluation reads only the window's newest raw rows.
+    (monotonic seconds); pass the same dict across batches to throttle those queries.
     `series` holds, per datastream, the batch's new readings in time order (the newest last):
     threshold rules judge each of them, so a spike that clears within one batch still opens
     (and then resolves) its alert; without it they judge the newest reading alone.
@@ -341,11 +270,17 @@ def observe_batch(
                         continue
                     sustained_seen[(rule.id, key.datastream_id)] = clock
                 sustained[rule.window_s].append((rule, key))
-    sums = window_sums if window_sums is not None else WindowSums()
     for window_s, pairs in sustained.items():
         ids = sorted({k.datastream_id for _, k in pairs})
-        means = sums.means(
-            session=session, ids=ids, since=now - timedelta(seconds=window_s), now=now
+        means = dict(
+            session.execute(
+                text(
+                    "SELECT datastream_id, avg(result) FROM observation "
+                    "WHERE datastream_id = ANY(:ids) AND phenomenon_time > :since "
+                    "GROUP BY datastream_id"
+                ),
+                {"ids": ids, "since": now - timedelta(seconds=window_s)},
+            ).all()
         )
         for rule, key in pairs:
             if key.datastream_id in means:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-import pytest
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.alerts.models import Alert, AlertEvent, AlertStatus, Severity
 from shared.alerts.schemas import AlertChange
 from shared.alerts.service import (
-    WINDOW_BUCKET_S,
     Observed,
-    WindowSums,
     acknowledge_alert,
     apply_observations,
     load_rules,
@@ -186,54 +182,6 @@ def test_sustained_mean_over_the_window_raises_an_alert(db_session: Session) -> 
     # (20 x 30 + 40 + 10 x 200) / 31 = 85.2 >= 55.5: critical.
     assert [(c.action, c.alert.severity) for c in sustained] == [("opened", Severity.critical)]
     assert "24 h mean" in sustained[0].alert.message
-
-
-def test_window_means_read_settled_buckets_once_and_stay_exact(db_session: Session) -> None:
-    # A day of PM2.5 readings every 7 minutes. The first mean reads them all; the second (with
-    # new readings) must equal the exact mean again while reading only the window's head and
-    # its unsettled tail: the settled middle is deleted in between and still counts.
-    kw = {"index": DatastreamIndex(), "rules": RuleCache()}
-    t = time.time()
-    day = [Reading("AQ-05", "pm25", t - 420 * i - 3, float(10 + i % 17)) for i in range(215, 0, -1)]
-    _send(db_session, day, **kw)
-    key = DatastreamIndex().get(session=db_session, sensor="AQ-05", metric="pm25")
-    assert key is not None
-    ds = key.datastream_id
-    rows_sql = text(
-        "SELECT extract(epoch FROM phenomenon_time), result FROM observation "
-        "WHERE datastream_id = :ds"
-    )
-
-    def exact(rows: list[tuple[float, float]], since: datetime) -> float:
-        vals = [v for ts, v in rows if ts > since.timestamp()]
-        return sum(vals) / len(vals)
-
-    sums = WindowSums()
-    now = datetime.now(UTC)
-    first = sums.means(session=db_session, ids=[ds], since=now - timedelta(hours=24), now=now)
-    rows = [(float(a), float(b)) for a, b in db_session.execute(rows_sql, {"ds": ds})]
-    assert first[ds] == pytest.approx(exact(rows, now - timedelta(hours=24)))
-
-    later = now + timedelta(seconds=5)
-    since = later - timedelta(hours=24)
-    head_end = (math.floor(since.timestamp() / WINDOW_BUCKET_S) + 1) * WINDOW_BUCKET_S
-    settled_until = later.timestamp() - 2 * 3600  # buckets ended long before the horizon
-    db_session.execute(
-        text(
-            "DELETE FROM observation WHERE datastream_id = :ds AND phenomenon_time >= :a "
-            "AND phenomenon_time < :b"
-        ),
-        {"ds": ds, "a": datetime.fromtimestamp(head_end, UTC),
-         "b": datetime.fromtimestamp(settled_until, UTC)},
-    )  # fmt: skip
-    new = [Reading("AQ-05", "pm25", t - 2 + i / 10, 90.0) for i in range(5)]
-    _send(db_session, new, **kw)
-    rows += [(r.ts, r.value) for r in new]
-    second = sums.means(session=db_session, ids=[ds], since=since, now=later)
-    assert second[ds] == pytest.approx(exact(rows, since))
-    # A fresh reader sees only what is left: the test can tell kept sums from a re-read.
-    reread = WindowSums().means(session=db_session, ids=[ds], since=since, now=later)
-    assert reread[ds] != pytest.approx(second[ds])
 
 
 def test_two_workers_open_one_alert_and_the_later_escalates_it(engine: Engine) -> None:

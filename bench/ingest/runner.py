@@ -415,12 +415,10 @@ class Bench(BenchStack):
     def quiesce(self) -> None:
         """Checkpoint and vacuum what the ramps wrote, so that latency runs measure the pipeline.
 
-        The ramps write tens of millions of rows in minutes. Left alone, autovacuum started on
-        the day's observation partition during the latency runs and took the last repetition's
-        p99 from ~0.2 s to 1.4-3.7 s (2026-12-07, two full runs). In a city at 1M readings/min
-        autovacuum works through each partition as it grows, which the bench does not model;
-        so the debt is paid here, timed, and any (auto)vacuum still seen during a latency run
-        is printed with it.
+        The ramps write tens of millions of rows in minutes, and autovacuum was seen working on
+        the day's partition during a latency run afterwards. This pays that debt first (timed);
+        any (auto)vacuum still seen during a latency run is printed with it. It did not remove
+        the bad repetition of the full runs: that was the window-mean rule (README).
         """
         t = time.monotonic()
         with self.db() as conn:
@@ -639,9 +637,8 @@ class Bench(BenchStack):
         """After an overloaded step, wait until its backlog is stored before the next step.
 
         Until every offered reading is stored, or nothing more arrived for 10 s with the ingest
-        queue empty (at most `limit` s). A count steady for 1.5 s was not enough: after the
-        last pack step of a full run the backlog was still coming through the first latency
-        run and took its ordinary readings' p50 to 1.5 s (2026-12-07).
+        queue empty (at most `limit` s). A count that held for 1.5 s could end the wait while
+        readings were still arriving, and a latency run would then measure the backlog.
         """
         r = self.redis() if system == "ours" else None
         start = time.monotonic()

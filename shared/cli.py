@@ -424,7 +424,7 @@ def bridge(
     member_ids: list[str] = []
     if members:
         base, _, index = (client_id or "").rpartition("-")
-        if not base or not index.isdigit() or int(index) >= members:
+        if not base or not (index.isascii() and index.isdigit()) or int(index) >= members:
             _fail(f"with --members {members}, --client-id must be <base>-<0..{members - 1}>")
         member_ids = [f"{base}-{i}" for i in range(members)]
     _lower_priority(nice)

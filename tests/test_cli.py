@@ -50,7 +50,7 @@ def test_stack_status_without_a_stack_says_what_to_do(tmp_path, monkeypatch) -> 
 
 
 def test_bridge_members_need_a_numbered_client_id() -> None:
-    for client_id in ("ingest", "ingest-2", "ingest-x", "-0"):
+    for client_id in ("ingest", "ingest-2", "ingest-x", "-0", "ingest-\u00b9"):
         result = CliRunner().invoke(main, ["bridge", "--members", "2", "--client-id", client_id])
         assert result.exit_code == 1, client_id
         assert "--client-id must be <base>-<0..1>" in result.output

@@ -253,7 +253,8 @@ def get_request(request_id: str, fmt: str) -> Response:
     """Return one request (as a one-element list, as the spec does)."""
     with db_read() as session:
         found = []
-        if request_id.isdigit() and len(request_id) < 19:
+        # ASCII digits only: str.isdigit() also accepts '¹' or '٣', which int() rejects.
+        if request_id.isascii() and request_id.isdigit() and len(request_id) < 19:
             found = sr.find_requests(session=session, query=RequestQuery(ids=[int(request_id)]))
         if not found:
             raise Open311Error(404, f"service request {request_id} not found")

@@ -141,6 +141,7 @@ def test_get_errors(o311: Open311Client) -> None:
     )
     _is_error(o311.request("999999999"), 404)
     _is_error(o311.request("abc"), 404)
+    _is_error(o311.request("\u00b9"), 404)  # '¹': a digit to str.isdigit(), not to int()
     _is_error(o311.token("00000000-0000-0000-0000-000000000000"), 404)
     _is_error(o311.get("nothing-here"), 404)
 

@@ -22,11 +22,18 @@ from shared.alerts.service import (
     check_stale,
     load_rules,
     observe_batch,
+    window_sum_targets,
 )
 from shared.db import session_scope
 from shared.ingest.schemas import Batch
 from shared.sensing.flows import DEFAULT_INDEX, DatastreamIndex, ingest_batch
 from shared.sensing.schemas import DatastreamKey, IngestResult
+from shared.sensing.service import (
+    arm_window_sum_streams,
+    load_datastream_keys,
+    rebuild_window_sums,
+    set_window_sum_streams,
+)
 
 
 class RuleCache:
@@ -133,3 +140,23 @@ def run_stale_check(
                               now=now)  # fmt: skip
     emit(changes)
     return changes
+
+
+def sync_window_sums(*, engine: Engine | None = None) -> dict[str, int]:
+    """Keep per-minute sums for exactly the datastreams window-mean rules watch; return counts.
+
+    Three transactions, because a marker must be committed before it is armed, and armed before
+    the sums are rebuilt (see WindowSumStream). A marker still `pending` is rebuilt by a later
+    call (beat runs this every minute); until then its rule averages the raw rows.
+    """
+    with session_scope(engine) as session:
+        targets = window_sum_targets(
+            rules=load_rules(session=session), keys=load_datastream_keys(session=session)
+        )
+        counts = set_window_sum_streams(session=session, windows=targets)
+    with session_scope(engine) as session:
+        counts["armed"] = arm_window_sum_streams(session=session)
+    with session_scope(engine) as session:
+        counts.update(rebuild_window_sums(session=session))
+    counts["streams"] = len(targets)
+    return counts

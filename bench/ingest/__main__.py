@@ -50,6 +50,10 @@ def main() -> None:
         "--no-sustained", dest="sustained", action="store_false", default=None,
         help="disable the window-mean (sustained) alert rules, to measure what they cost",
     )  # fmt: skip
+    ap.add_argument(
+        "--no-window-sums", dest="window_sums", action="store_false", default=None,
+        help="no per-minute sums: window-mean rules average the raw rows (the old way)",
+    )  # fmt: skip
     ap.add_argument("--no-node-red", dest="node_red", action="store_false", default=None)
     ap.add_argument("--no-seed-design", dest="seed_design", action="store_false", default=None)
     args = ap.parse_args()

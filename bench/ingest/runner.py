@@ -66,6 +66,8 @@ class Config:
     nice: int = 0  # worker and bridge --nice (a lower CPU priority than the API's)
     urgent: bool = True  # bridge --urgent and a solo worker on the urgent queue
     sustained: bool = True  # False: disable the seeded window-mean rules (to measure their cost)
+    # False: no per-minute sums (as before 2026-12-07 evening): window rules average raw rows
+    window_sums: bool = True
     publishers: int = 1
     step_s: float = 8.0
     drain_s: float = 5.0
@@ -335,6 +337,13 @@ class Bench(BenchStack):
 
                 s.execute(sql("UPDATE alert_rule SET enabled = false WHERE kind = 'sustained'"))
         say(f"migrated and seeded in {time.monotonic() - t:.1f}s: {len(fleet)} sensors")
+        if self.cfg.window_sums:
+            # What beat does every minute on a running platform (no beat runs here): mark the
+            # datastreams window-mean rules watch, so that batches keep their per-minute sums.
+            from shared.pipeline import sync_window_sums
+
+            sums = sync_window_sums()
+            say(f"window sums: {sums['streams']} datastreams, {sums['pending']} not ready")
         # Weather stations are the probes: one metric (temperature) with one threshold rule
         # ("Heat"), so each probe opens exactly one alert and its clearing reading resolves it.
         probes = [f for f in fleet if f.sensor_type is SensorType.weather]

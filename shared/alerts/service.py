@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from shared.geo import to_db
 from shared.ingest.urgent import UrgentLevel
 from shared.sensing.models import SensorType
 from shared.sensing.schemas import DatastreamKey
+from shared.sensing.service import window_means
 
 SYSTEM = "system"
 
@@ -272,20 +273,40 @@ def observe_batch(
                 sustained[rule.window_s].append((rule, key))
     for window_s, pairs in sustained.items():
         ids = sorted({k.datastream_id for _, k in pairs})
-        means = dict(
-            session.execute(
-                text(
-                    "SELECT datastream_id, avg(result) FROM observation "
-                    "WHERE datastream_id = ANY(:ids) AND phenomenon_time > :since "
-                    "GROUP BY datastream_id"
-                ),
-                {"ids": ids, "since": now - timedelta(seconds=window_s)},
-            ).all()
-        )
+        means = window_means(session=session, ids=ids, window_s=window_s, now=now)
+        raw = [ds for ds in ids if ds not in means]
+        if raw:
+            # No trusted per-minute sums yet (a rule added within the last minute or so, before
+            # sync_window_sums ran): average the raw rows, which costs a scan of the window.
+            means.update(
+                session.execute(
+                    text(
+                        "SELECT datastream_id, avg(result) FROM observation "
+                        "WHERE datastream_id = ANY(:ids) AND phenomenon_time > :since "
+                        "GROUP BY datastream_id"
+                    ),
+                    {"ids": raw, "since": now - timedelta(seconds=window_s)},
+                ).all()
+            )
         for rule, key in pairs:
-            if key.datastream_id in means:
-                out.append(Observed(rule, key, float(means[key.datastream_id])))
+            mean = means.get(key.datastream_id)
+            if mean is not None:
+                out.append(Observed(rule, key, float(mean)))
     return out
+
+
+def window_sum_targets(
+    *, rules: Sequence[RuleSpec], keys: Iterable[DatastreamKey]
+) -> dict[int, int]:
+    """Return the datastreams window-mean rules watch, each with the longest window (s)."""
+    windows: dict[int, int] = {}
+    sustained = [r for r in rules if r.kind == RuleKind.sustained and r.window_s]
+    for key in keys:
+        for rule in sustained:
+            if rule.applies_to(key):
+                windows[key.datastream_id] = max(windows.get(key.datastream_id, 0),
+                                                 int(rule.window_s or 0))  # fmt: skip
+    return windows
 
 
 def apply_observations(

@@ -287,6 +287,11 @@ def _copy_and_upsert(
         # datastream back in phenomenon time and holds the row until commit, so batches of one
         # sensor are judged in time order: one whose newest reading is older than the latest
         # (it came late) advances nothing. `ins` counts the rows that were not there yet.
+        # `sums` adds exactly those rows (never a redelivered one) to the per-minute sums of
+        # the datastreams a window-mean rule watches (WindowSumStream): the rule then reads
+        # up to 1,440 sums per datastream for 24 h, not a day of raw rows. Its minute rows are
+        # locked only by batches that already hold the datastream's latest-state row (`prev`),
+        # so two batches never take them in opposite orders.
         cur.execute(
             "WITH prev AS (SELECT l.datastream_id, l.phenomenon_time, l.result "
             "  FROM datastream_latest l "
@@ -303,7 +308,14 @@ def _copy_and_upsert(
             "  RETURNING datastream_id), "
             "ins AS (INSERT INTO observation (datastream_id, phenomenon_time, result) "
             "  SELECT datastream_id, phenomenon_time, result FROM obs_staging "
-            "  ON CONFLICT DO NOTHING RETURNING 1) "
+            "  ON CONFLICT DO NOTHING RETURNING datastream_id, phenomenon_time, result), "
+            "sums AS (INSERT INTO observation_minute (datastream_id, minute, n, total) "
+            "  SELECT i.datastream_id, date_trunc('minute', i.phenomenon_time, 'UTC'), count(*),"
+            "  sum(i.result) FROM ins i JOIN window_sum_stream w USING (datastream_id) "
+            "  GROUP BY 1, 2 ORDER BY 1, 2 "
+            "  ON CONFLICT (datastream_id, minute) DO UPDATE SET "
+            "  n = observation_minute.n + EXCLUDED.n, "
+            "  total = observation_minute.total + EXCLUDED.total) "
             "SELECT 0, datastream_id, phenomenon_time, result FROM prev "
             "UNION ALL SELECT 1, datastream_id, NULL, NULL FROM up "
             "UNION ALL SELECT 2, count(*)::int, NULL, NULL FROM ins"

@@ -14,6 +14,7 @@ from typing import Any
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Enum,
@@ -251,6 +252,42 @@ class ObservationDaily(_Rollup, Base):
     """Daily roll-up (UTC days), kept for 10 years."""
 
     __tablename__ = "observation_daily"
+
+
+class WindowSumStream(Base):
+    """A datastream whose per-minute sums the ingest worker keeps, for window-mean alert rules.
+
+    The worker decides in SQL, by joining this table in the batch's own statement, so a marker is
+    either seen by a batch (which then adds its new readings) or not. `armed_at` is set in a later
+    transaction than the marker's insert; once no transaction older than it runs, every batch
+    that could have missed the marker is over, and the sums can be rebuilt from the raw rows and
+    trusted (`ready`). See shared/pipeline.sync_window_sums.
+    """
+
+    __tablename__ = "window_sum_stream"
+
+    datastream_id: Mapped[int] = mapped_column(
+        ForeignKey("datastream.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The longest window (seconds) a rule needs of this datastream; minutes older are pruned.
+    window_s: Mapped[int] = mapped_column(Integer)
+    armed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ready: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+
+
+class ObservationMinute(Base):
+    """Count and sum of one datastream's stored readings per UTC minute (window-mean rules).
+
+    Kept at write time from the rows a batch actually inserted, so a redelivered batch adds
+    nothing. No foreign key, like `observation`: it is on the ingest write path.
+    """
+
+    __tablename__ = "observation_minute"
+
+    datastream_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
 
 
 class DeviceCredential(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select, text
@@ -170,6 +170,150 @@ def apply_retention(
     daily = session.execute(text("DELETE FROM observation_daily WHERE bucket < :t"), {"t": old})
     return {"partitions_dropped": dropped, "hourly_deleted": hourly.rowcount,
             "daily_deleted": daily.rowcount}  # fmt: skip
+
+
+# Minutes are kept this long past a marker's window: a rule evaluated a little after a minute
+# left its window must not find it pruned early, and a window widened by an admin is rebuilt.
+WINDOW_SUM_MARGIN_S = 3600
+
+
+def set_window_sum_streams(*, session: Session, windows: Mapping[int, int]) -> dict[str, int]:
+    """Make the datastreams with per-minute sums exactly `windows` (id -> longest window, s)."""
+    existing: dict[int, int] = dict(
+        session.execute(text("SELECT datastream_id, window_s FROM window_sum_stream")).all()
+    )
+    gone = [ds for ds in existing if ds not in windows]
+    if gone:
+        session.execute(
+            text("DELETE FROM window_sum_stream WHERE datastream_id = ANY(:ids)"), {"ids": gone}
+        )
+        session.execute(
+            text("DELETE FROM observation_minute WHERE datastream_id = ANY(:ids)"), {"ids": gone}
+        )
+    new = {ds: w for ds, w in windows.items() if ds not in existing}
+    if new:
+        session.execute(
+            text(
+                "INSERT INTO window_sum_stream (datastream_id, window_s, ready) "
+                "SELECT id, w, false "
+                "FROM unnest(CAST(:ids AS int[]), CAST(:ws AS int[])) AS u(id, w) "
+                "ON CONFLICT (datastream_id) DO NOTHING"
+            ),
+            {"ids": list(new), "ws": list(new.values())},
+        )
+    changed = {ds: w for ds, w in windows.items() if ds in existing and existing[ds] != w}
+    if changed:
+        # A wider window needs minutes that may have been pruned already: rebuild it. A marker
+        # that existed is armed already (batches add to it), so the rebuild can run at once.
+        session.execute(
+            text(
+                "UPDATE window_sum_stream s "
+                "SET window_s = u.w, ready = s.ready AND u.w <= s.window_s "
+                "FROM unnest(CAST(:ids AS int[]), CAST(:ws AS int[])) AS u(id, w) "
+                "WHERE s.datastream_id = u.id"
+            ),
+            {"ids": list(changed), "ws": list(changed.values())},
+        )
+    return {"added": len(new), "removed": len(gone), "changed": len(changed)}
+
+
+def arm_window_sum_streams(*, session: Session) -> int:
+    """Arm the markers added by an earlier, committed transaction; return how many."""
+    # clock_timestamp(), not now(): the arming instant must follow the markers' commit.
+    return session.execute(
+        text("UPDATE window_sum_stream SET armed_at = clock_timestamp() WHERE armed_at IS NULL")
+    ).rowcount
+
+
+def rebuild_window_sums(*, session: Session, now: datetime | None = None) -> dict[str, int]:
+    """Rebuild from raw rows the sums of armed markers once it is safe; return rebuilt/pending."""
+    now = now or datetime.now(UTC)
+    todo = session.execute(
+        text(
+            "SELECT datastream_id, window_s, armed_at FROM window_sum_stream "
+            "WHERE NOT ready AND armed_at IS NOT NULL ORDER BY datastream_id"
+        )
+    ).all()
+    pending = session.scalar(
+        text("SELECT count(*) FROM window_sum_stream WHERE NOT ready AND armed_at IS NULL")
+    )
+    if not todo:
+        return {"rebuilt": 0, "pending": int(pending or 0)}
+    # A batch whose statement began before a marker was committed did not add to its sums. Such
+    # a batch's transaction began before the marker was armed, so once no client transaction
+    # that old remains, every later batch adds its readings and the rebuild below is exact.
+    # pg_stat_activity is read once per transaction and then cached: clear it to see now.
+    session.execute(text("SELECT pg_stat_clear_snapshot()"))
+    oldest = session.scalar(
+        text(
+            "SELECT min(xact_start) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND datname = current_database() AND backend_type = 'client backend'"
+        )
+    )
+    ids = [ds for ds, _w, armed in todo if oldest is None or oldest > armed]
+    if not ids:
+        return {"rebuilt": 0, "pending": int(pending or 0) + len(todo)}
+    since = now - timedelta(seconds=max(w for _d, w, _a in todo) + WINDOW_SUM_MARGIN_S)
+    # Lock the latest-state rows in id order, as a batch does: batches of these datastreams in
+    # flight commit first (and are then in the raw rows); later ones wait and add to the result.
+    session.execute(
+        text(
+            "SELECT 1 FROM datastream_latest WHERE datastream_id = ANY(:ids) "
+            "ORDER BY datastream_id FOR UPDATE"
+        ),
+        {"ids": ids},
+    )
+    session.execute(
+        text("DELETE FROM observation_minute WHERE datastream_id = ANY(:ids)"), {"ids": ids}
+    )
+    session.execute(
+        text(
+            "INSERT INTO observation_minute (datastream_id, minute, n, total) "
+            "SELECT datastream_id, date_trunc('minute', phenomenon_time, 'UTC'), count(*), "
+            "sum(result) FROM observation WHERE datastream_id = ANY(:ids) "
+            "AND phenomenon_time >= :since GROUP BY 1, 2"
+        ),
+        {"ids": ids, "since": since},
+    )
+    session.execute(
+        text("UPDATE window_sum_stream SET ready = true WHERE datastream_id = ANY(:ids)"),
+        {"ids": ids},
+    )
+    return {"rebuilt": len(ids), "pending": int(pending or 0) + len(todo) - len(ids)}
+
+
+def prune_window_sums(*, session: Session, now: datetime | None = None) -> int:
+    """Delete per-minute sums past their marker's window (and any left without one)."""
+    return session.execute(
+        text(
+            "DELETE FROM observation_minute m WHERE NOT EXISTS (SELECT 1 "
+            "FROM window_sum_stream w WHERE w.datastream_id = m.datastream_id AND m.minute >= "
+            "CAST(:now AS timestamptz) - make_interval(secs => w.window_s + :margin))"
+        ),
+        {"now": now or datetime.now(UTC), "margin": WINDOW_SUM_MARGIN_S},
+    ).rowcount
+
+
+def window_means(
+    *, session: Session, ids: Sequence[int], window_s: int, now: datetime
+) -> dict[int, float | None]:
+    """Return each ready datastream's mean over the window from its per-minute sums.
+
+    A datastream absent from the result has no trusted sums (not marked, or not rebuilt yet);
+    None means it has no reading in the window. The window is whole UTC minutes: the minute
+    holding `now - window_s` is left out, so a 24-h window spans 23 h 59 min to 24 h.
+    """
+    since = now - timedelta(seconds=window_s)
+    rows = session.execute(
+        text(
+            "SELECT w.datastream_id, sum(m.total) / nullif(sum(m.n), 0) FROM window_sum_stream w "
+            "LEFT JOIN observation_minute m ON m.datastream_id = w.datastream_id "
+            "AND m.minute > :since WHERE w.datastream_id = ANY(:ids) AND w.ready "
+            "AND w.window_s >= :window GROUP BY w.datastream_id"
+        ),
+        {"ids": list(ids), "since": since, "window": window_s},
+    ).all()
+    return {ds: (None if mean is None else float(mean)) for ds, mean in rows}
 
 
 def _device_key_hash(key: str) -> str:

@@ -66,6 +66,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_default_queue="maintenance",
         beat_schedule={
             "stale-sensors": {"task": "alerts.check_stale", "schedule": 30.0},
+            "window-sums": {"task": "alerts.sync_window_sums", "schedule": 60.0},
             "partitions-ahead": {"task": "maintenance.ensure_partitions", "schedule": 3600.0},
             "roll-ups": {"task": "maintenance.roll_up", "schedule": 300.0},
             "retention": {"task": "maintenance.apply_retention", "schedule": 86_400.0},

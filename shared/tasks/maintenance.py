@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from shared.config import get_settings
 from shared.db import session_scope
-from shared.sensing.service import apply_retention, ensure_partitions_around_now, roll_up
+from shared.sensing.service import (
+    apply_retention,
+    ensure_partitions_around_now,
+    prune_window_sums,
+    roll_up,
+)
 from shared.tasks.celery_app import celery_app
 
 
@@ -19,9 +24,11 @@ def ensure_partitions() -> int:
 
 @celery_app.task(name="maintenance.roll_up")
 def roll_up_recent() -> dict[str, int]:
-    """Recompute the hourly and daily aggregates of the last few hours."""
+    """Recompute the hourly and daily aggregates of the last few hours; prune window sums."""
     with session_scope() as session:
-        return roll_up(session=session, lookback_hours=3)
+        counts = roll_up(session=session, lookback_hours=3)
+        counts["window_minutes_pruned"] = prune_window_sums(session=session)
+        return counts
 
 
 @celery_app.task(name="maintenance.apply_retention")

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import pytest
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from shared.alerts.service import (
     resolve_alert,
 )
 from shared.ingest.schemas import Batch, Reading
-from shared.pipeline import RuleCache, process_batch, run_stale_check
+from shared.pipeline import RuleCache, process_batch, run_stale_check, sync_window_sums
 from shared.sensing.flows import DatastreamIndex
 from shared.sensing.models import Datastream, DatastreamLatest, Thing
 
@@ -182,6 +183,33 @@ def test_sustained_mean_over_the_window_raises_an_alert(db_session: Session) -> 
     # (20 x 30 + 40 + 10 x 200) / 31 = 85.2 >= 55.5: critical.
     assert [(c.action, c.alert.severity) for c in sustained] == [("opened", Severity.critical)]
     assert "24 h mean" in sustained[0].alert.message
+
+
+def test_sustained_mean_reads_the_per_minute_sums_once_synced(db_session: Session) -> None:
+    rules = RuleCache()
+    kw = {"index": DatastreamIndex(), "rules": rules}
+    counts = sync_window_sums(engine=db_session.get_bind())
+    # Every PM2.5 datastream (the seeded 24-h rule watches them all) is marked and rebuilt.
+    pm25 = db_session.scalar(
+        text(
+            "SELECT count(*) FROM datastream d JOIN observed_property p "
+            "ON p.id = d.observed_property_id WHERE p.code = 'pm25'"
+        )
+    )
+    assert counts["streams"] == pm25 > 0 and counts["pending"] == 0
+    now = time.time()
+    history = [Reading("AQ-09", "pm25", now - 3600 * h, 30.0) for h in range(20, 0, -1)]
+    _send(db_session, history, **kw)
+    key = kw["index"].get(session=db_session, sensor="AQ-09", metric="pm25")
+    # Drop the raw rows: a mean that still sees the history came from the sums.
+    db_session.execute(text("DELETE FROM observation WHERE datastream_id = :ds"),
+                       {"ds": key.datastream_id})  # fmt: skip
+    rules.sustained_seen.clear()
+    changes = _send(db_session, [Reading("AQ-09", "pm25", now - 30, 200.0)], **kw)
+    sustained = [c for c in changes if c.alert.rule_name == "PM2.5 24-h mean high"]
+    # (20 x 30 + 200) / 21 = 38.1: a warning (the raw rows alone would say 200: critical).
+    assert [(c.action, c.alert.severity) for c in sustained] == [("opened", Severity.warning)]
+    assert sustained[0].alert.value == pytest.approx(800 / 21)
 
 
 def test_two_workers_open_one_alert_and_the_later_escalates_it(engine: Engine) -> None:

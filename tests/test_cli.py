@@ -20,6 +20,7 @@ from shared.stack import StackState
         ["db", "upgrade"],
         ["seed", "demo"],
         ["demo"],
+        ["rules", "sync-sums"],
     ],
 )
 def test_every_command_has_help_with_an_example(args: list[str]) -> None:
@@ -40,6 +41,15 @@ def test_db_partitions_and_seed_report(engine, stack: StackState) -> None:  # ty
     assert "already seeded" in result.output
     assert "OpenStreetMap contributors" in result.output
     assert "password" not in result.output.split("already seeded")[1]
+
+
+def test_rules_sync_sums_reports_what_it_did(engine) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    first = runner.invoke(main, ["rules", "sync-sums"])
+    assert first.exit_code == 0, first.output
+    assert "datastreams watched by window-mean rules" in first.output
+    again = runner.invoke(main, ["rules", "sync-sums"])
+    assert "0 added, 0 removed, 0 with a new window, 0 rebuilt" in again.output, again.output
 
 
 def test_stack_status_without_a_stack_says_what_to_do(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

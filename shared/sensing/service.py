@@ -225,8 +225,11 @@ def arm_window_sum_streams(*, session: Session) -> int:
     ).rowcount
 
 
-def rebuild_window_sums(*, session: Session, now: datetime | None = None) -> dict[str, int]:
-    """Rebuild from raw rows the sums of armed markers once it is safe; return rebuilt/pending."""
+def rebuild_window_sums(
+    *, session: Session, now: datetime | None = None, limit: int | None = None
+) -> dict[str, int]:
+    """Rebuild from raw rows the sums of armed markers once safe (at most `limit` datastreams:
+    their batches wait meanwhile); return rebuilt/pending."""
     now = now or datetime.now(UTC)
     todo = session.execute(
         text(
@@ -250,7 +253,7 @@ def rebuild_window_sums(*, session: Session, now: datetime | None = None) -> dic
             "AND datname = current_database() AND backend_type = 'client backend'"
         )
     )
-    ids = [ds for ds, _w, armed in todo if oldest is None or oldest > armed]
+    ids = [ds for ds, _w, armed in todo if oldest is None or oldest > armed][:limit]
     if not ids:
         return {"rebuilt": 0, "pending": int(pending or 0) + len(todo)}
     since = now - timedelta(seconds=max(w for _d, w, _a in todo) + WINDOW_SUM_MARGIN_S)

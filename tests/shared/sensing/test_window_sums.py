@@ -185,3 +185,15 @@ def test_markers_follow_the_targets_and_old_minutes_are_pruned(
     assert window_means(session=db_session, ids=[a], window_s=DAY, now=at) == {}
     assert rebuild_window_sums(session=db_session)["rebuilt"] == 1
     assert window_means(session=db_session, ids=[a], window_s=DAY, now=at) == {a: 5.5}
+
+
+def test_the_rebuild_takes_at_most_limit_datastreams(
+    db_session: Session, index: DatastreamIndex
+) -> None:
+    a = _ds(db_session, index, "AQ-08", "pm25")
+    b = _ds(db_session, index, "AQ-09", "pm25")
+    set_window_sum_streams(session=db_session, windows={a: DAY, b: DAY})
+    arm_window_sum_streams(session=db_session)
+    assert rebuild_window_sums(session=db_session, limit=1) == {"rebuilt": 1, "pending": 1}
+    assert rebuild_window_sums(session=db_session, limit=1) == {"rebuilt": 1, "pending": 0}
+    assert rebuild_window_sums(session=db_session, limit=1) == {"rebuilt": 0, "pending": 0}

@@ -200,8 +200,9 @@ class Observed:
     value: float
 
 
-# A window mean moves slowly; recomputing it for every batch would scan up to a day of raw rows
-# per datastream each time, so it is re-evaluated at most this often per rule and datastream.
+# A window mean moves slowly; recomputing it for every batch would read up to 1,440 per-minute
+# sums per datastream (a day of raw rows where the sums are not ready) each time, so it is
+# re-evaluated at most this often per rule and datastream.
 SUSTAINED_EVERY_S = 60.0
 
 

@@ -35,6 +35,11 @@ def main() -> None:
     ap.add_argument("--publishers", type=int, help="publisher processes (default 1)")
     ap.add_argument("--nice", type=int, help="worker and bridge --nice (default 0)")
     ap.add_argument(
+        "--bulk-nice", type=int,
+        help="add this to the bulk-lane workers' --nice only: the urgent lane's worker, the "
+        "bridges and Socket.IO keep theirs (default 0)",
+    )  # fmt: skip
+    ap.add_argument(
         "--latency-only", action="store_true", default=None,
         help="skip the throughput ramps and the baselines: latency at --latency-load only",
     )  # fmt: skip

@@ -64,6 +64,7 @@ class Config:
     adaptive: bool = True  # bridge --adaptive (else --fixed-wait)
     min_wait_ms: float = 0.0  # bridge --min-wait-ms
     nice: int = 0  # worker and bridge --nice (a lower CPU priority than the API's)
+    bulk_nice: int = 0  # added for the bulk-lane workers only (the urgent lane's path keeps it)
     urgent: bool = True  # bridge --urgent and a solo worker on the urgent queue
     sustained: bool = True  # False: disable the seeded window-mean rules (to measure their cost)
     # False: no per-minute sums (as before 2026-12-07 evening): window rules average raw rows
@@ -463,7 +464,8 @@ class Bench(BenchStack):
             self.procs.start(
                 f"worker-{w}",
                 [SMARTCITY, "worker", "-c", str(c.concurrency), "--pool", c.pool,
-                 "--queues", "ingest,alerts", "--loglevel", "warning", "--nice", str(c.nice)],
+                 "--queues", "ingest,alerts", "--loglevel", "warning",
+                 "--nice", str(c.nice + c.bulk_nice)],
             )  # fmt: skip
         if c.urgent:
             self.procs.start(

@@ -3,6 +3,7 @@ rebuilt after every batch that could have missed the marker is over."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -197,3 +198,74 @@ def test_the_rebuild_takes_at_most_limit_datastreams(
     assert rebuild_window_sums(session=db_session, limit=1) == {"rebuilt": 1, "pending": 1}
     assert rebuild_window_sums(session=db_session, limit=1) == {"rebuilt": 1, "pending": 0}
     assert rebuild_window_sums(session=db_session, limit=1) == {"rebuilt": 0, "pending": 0}
+
+
+def test_concurrent_batches_keep_exact_sums_without_deadlock(engine: Engine) -> None:
+    # Two workers storing overlapping batches of the same datastreams at once (and one batch
+    # delivered twice): the minute rows they share are locked behind the latest-state rows, in
+    # one order, so neither deadlocks, and the sums equal the raw rows.
+    index = DatastreamIndex()
+    sensors = ["AQ-10", "AQ-11", "AQ-12"]
+    with Session(engine) as s:
+        ids = [_ds(s, index, code, "pm25") for code in sensors]
+        before = s.execute(text("SELECT datastream_id, window_s, armed_at, ready "
+                                "FROM window_sum_stream")).all()  # fmt: skip
+    start = time.time() - 1.2 * DAY  # a quiet past day: no other test writes there
+    batches = [
+        _batch([Reading(code, "pm25", start + b * 10.0 + i * 0.25, float(b + i))
+                for i in range(40) for code in sensors])
+        for b in range(24)
+    ]  # fmt: skip
+    errors: list[BaseException] = []
+    try:
+        with Session(engine) as s:
+            s.execute(text("DELETE FROM window_sum_stream WHERE datastream_id = ANY(:ids)"),
+                      {"ids": ids})  # fmt: skip
+            s.execute(text("INSERT INTO window_sum_stream (datastream_id, window_s, ready) "
+                           "SELECT unnest(CAST(:ids AS int[])), 172800, true"),
+                      {"ids": ids})  # fmt: skip
+            s.execute(text("DELETE FROM observation_minute WHERE datastream_id = ANY(:ids)"),
+                      {"ids": ids})  # fmt: skip
+            s.commit()
+
+        def work(mine: list[Batch]) -> None:
+            try:
+                for b in mine:
+                    with Session(engine) as s:
+                        ingest_batch(session=s, batch=b, index=index)
+                        s.commit()
+            except BaseException as exc:
+                errors.append(exc)
+
+        # Each worker gets every other batch plus the other's first batch again (redelivery).
+        a = [*batches[0::2], batches[1]]
+        b = [*batches[1::2], batches[0]]
+        threads = [threading.Thread(target=work, args=(x,)) for x in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        with Session(engine) as s:
+            for ds in ids:
+                raw = {m: v for m, v in _raw_sums(s, ds).items()
+                       if m >= datetime.fromtimestamp(start - 60, UTC)}  # fmt: skip
+                assert _sums(s, ds) == raw
+                assert sum(n for n, _t in raw.values()) == 24 * 40
+    finally:
+        with Session(engine) as s:
+            since, until = start - 60, start + 24 * 10.0 + 60
+            s.execute(
+                text("DELETE FROM observation WHERE datastream_id = ANY(:ids) AND "
+                     "phenomenon_time BETWEEN to_timestamp(:a) AND to_timestamp(:b)"),
+                {"ids": ids, "a": since, "b": until},
+            )  # fmt: skip
+            s.execute(text("DELETE FROM observation_minute WHERE datastream_id = ANY(:ids)"),
+                      {"ids": ids})  # fmt: skip
+            s.execute(text("DELETE FROM window_sum_stream WHERE datastream_id = ANY(:ids)"),
+                      {"ids": ids})  # fmt: skip
+            for row in before:
+                if row[0] in ids:
+                    s.execute(text("INSERT INTO window_sum_stream VALUES (:d, :w, :a, :r)"),
+                              {"d": row[0], "w": row[1], "a": row[2], "r": row[3]})  # fmt: skip
+            s.commit()

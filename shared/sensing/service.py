@@ -286,12 +286,15 @@ def rebuild_window_sums(
 
 
 def prune_window_sums(*, session: Session, now: datetime | None = None) -> int:
-    """Delete per-minute sums past their marker's window (and any left without one)."""
+    """Delete per-minute sums past their marker's window plus the margin."""
+    # Per marker, a range of the primary key (datastream_id, minute): no scan of the table.
+    # Rows a batch added just as its marker was removed outlive it; they are never read (reads
+    # join the marker) and a marker added again is rebuilt from scratch.
     return session.execute(
         text(
-            "DELETE FROM observation_minute m WHERE NOT EXISTS (SELECT 1 "
-            "FROM window_sum_stream w WHERE w.datastream_id = m.datastream_id AND m.minute >= "
-            "CAST(:now AS timestamptz) - make_interval(secs => w.window_s + :margin))"
+            "DELETE FROM observation_minute m USING window_sum_stream w "
+            "WHERE m.datastream_id = w.datastream_id AND m.minute < "
+            "CAST(:now AS timestamptz) - make_interval(secs => w.window_s + :margin)"
         ),
         {"now": now or datetime.now(UTC), "margin": WINDOW_SUM_MARGIN_S},
     ).rowcount

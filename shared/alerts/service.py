@@ -109,14 +109,16 @@ class RuleSpec:
 
     def classify(self, value: float) -> Severity | None:
         """Return the severity `value` deserves under this rule, or None."""
-        worse = (
-            (lambda v, lvl: v >= lvl)
-            if self.direction == Direction.above
-            else (lambda v, lvl: v <= lvl)
-        )
-        if self.critical is not None and worse(value, self.critical):
+        crit, warn = self.critical, self.warning
+        if self.direction == Direction.above:
+            if crit is not None and value >= crit:
+                return Severity.critical
+            if warn is not None and value >= warn:
+                return Severity.warning
+            return None
+        if crit is not None and value <= crit:
             return Severity.critical
-        if self.warning is not None and worse(value, self.warning):
+        if warn is not None and value <= warn:
             return Severity.warning
         return None
 
@@ -213,6 +215,13 @@ def _transitions(rule: RuleSpec, values: Sequence[float]) -> list[float]:
     A repeated verdict changes no alert (open, escalate and resolve each need a new one), so
     the rest can be skipped: a batch of 1,000 steady readings costs one judgement, not 1,000.
     """
+    # Most series sit wholly on the good side, past the hysteresis band: every verdict is
+    # (None, clears), so the loop below would keep the first and the last reading. The worst
+    # reading (min/max, no Python loop) decides that for all of them.
+    if len(values) > 2:
+        worst = max(values) if rule.direction == Direction.above else min(values)
+        if rule.classify(worst) is None and rule.clears(worst):
+            return [values[0], values[-1]]
     kept: list[float] = []
     last: tuple[Severity | None, bool] | None = None
     for i, v in enumerate(values):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from pydantic import ValidationError
 from shapely.geometry import box
@@ -10,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from shared.alerts.models import AlertRule, Direction, RuleKind
 from shared.alerts.schemas import RuleCreate
-from shared.alerts.service import create_rule, list_urgent_levels, load_rules, update_rule
+from shared.alerts.service import (
+    RuleSpec,
+    _transitions,
+    create_rule,
+    list_urgent_levels,
+    load_rules,
+    update_rule,
+)
 from shared.ingest.urgent import UrgentLevel
 from shared.sensing.flows import DatastreamIndex
 from shared.sensing.models import SensorType
@@ -79,3 +88,38 @@ def test_the_urgent_lane_gets_the_threshold_rules_levels(db_session: Session) ->
     ]  # fmt: skip
     assert len(levels) == len(thresholds)
     assert all(lv.metric != "no2" or lv.warning != 40 for lv in levels)
+
+
+def _transitions_by_loop(rule: RuleSpec, values: list[float]) -> list[float]:
+    """The readings a rule judges, by the plain loop (what the fast path must agree with)."""
+    kept: list[float] = []
+    last = None
+    for i, v in enumerate(values):
+        verdict = (rule.classify(v), rule.clears(v))
+        if verdict != last or i == len(values) - 1:
+            kept.append(v)
+            last = verdict
+    return kept
+
+
+@pytest.mark.parametrize("direction", [Direction.above, Direction.below])
+def test_judged_readings_match_the_plain_loop(direction: Direction) -> None:
+    rng = random.Random(7)
+    above = direction == Direction.above
+    rule = RuleSpec(
+        id=1, name="r", kind=RuleKind.threshold, sensor_type=SensorType.air_quality,
+        metric="pm25", direction=direction, warning=35.5 if above else 15.0,
+        critical=55.5 if above else 5.0, hysteresis=2.0, window_s=None, stale_after_s=None,
+        district_ids=None, area=None,
+    )  # fmt: skip
+    fast = 0
+    for _ in range(2000):
+        # Series wholly on the good side (the fast path), inside the hysteresis band, and
+        # crossing the levels, of 1 to 12 readings.
+        centre = rng.choice([10.0, 34.0, 40.0, 60.0] if above else [30.0, 16.0, 10.0, 3.0])
+        values = [centre + rng.uniform(-8, 8) for _ in range(rng.randint(1, 12))]
+        got = _transitions(rule, values)
+        assert got == _transitions_by_loop(rule, values), values
+        fast += len(values) > 2 and all(rule.classify(v) is None and rule.clears(v)
+                                        for v in values)  # fmt: skip
+    assert fast > 200  # series the fast path answers were among them

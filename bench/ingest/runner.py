@@ -845,6 +845,8 @@ class Bench(BenchStack):
             cpu=CpuMeter.delta(a, b), vacuuming=sorted(vacuuming),
         )  # fmt: skip
         self.latencies.append(res)
+        if with_alerts and len(alert_ms) < len(sent):
+            self.explain_unmatched(sent=sent, received=received, since=t0)
         say(
             f"  latency {system} at {load:,.0f}/s: alert p50 {res.alert_p50_ms} p99 "
             f"{res.alert_p99_ms} ms ({len(alert_ms)}/{n_probes}); stored p50 "
@@ -854,6 +856,29 @@ class Bench(BenchStack):
             + (f"; vacuum running: {', '.join(res.vacuuming)}" if res.vacuuming else "")
         )
         return res
+
+    def explain_unmatched(
+        self,
+        *,
+        sent: dict[tuple[str, float], float],
+        received: dict[tuple[str, float], float],
+        since: float,
+    ) -> None:
+        """Say why probes had no alert event: none was opened (the station's alert was still
+        open when the probe was judged) or one was opened and its event did not arrive."""
+        with self.db() as conn:
+            rows = conn.execute(
+                "SELECT t.code, e.value FROM alert_event e JOIN alert a ON a.id = e.alert_id "
+                "JOIN thing t ON t.id = a.thing_id WHERE e.action = 'opened' AND e.at >= %s "
+                "AND a.datastream_id = ANY(%s)",
+                (datetime.fromtimestamp(since - 1, UTC), list(self.probe_ds)),
+            ).fetchall()
+        opened = {(code, round(float(v), 3)) for code, v in rows}
+        unmatched = [k for k in sent if k not in received]
+        never = sum(k not in opened for k in unmatched)
+        say(f"  {len(unmatched)} probe(s) without an alert event: {never} opened no alert (the "
+            f"station's previous one presumably still open), {len(unmatched) - never} opened one "
+            "whose event was not received within the 2 s grace")  # fmt: skip
 
     # baselines ----------------------------------------------------------------------------------
     def start_seed_design(self) -> None:

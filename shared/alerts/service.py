@@ -216,12 +216,17 @@ def _transitions(rule: RuleSpec, values: Sequence[float]) -> list[float]:
     the rest can be skipped: a batch of 1,000 steady readings costs one judgement, not 1,000.
     """
     # Most series sit wholly on the good side, past the hysteresis band: every verdict is
-    # (None, clears), so the loop below would keep the first and the last reading. The worst
-    # reading (min/max, no Python loop) decides that for all of them.
+    # (None, clears), so the loop would keep the first and the last reading. The worst reading
+    # (min/max, no Python loop) decides that for all of them.
     if len(values) > 2:
         worst = max(values) if rule.direction == Direction.above else min(values)
         if rule.classify(worst) is None and rule.clears(worst):
             return [values[0], values[-1]]
+    return _transitions_by_loop(rule, values)
+
+
+def _transitions_by_loop(rule: RuleSpec, values: Sequence[float]) -> list[float]:
+    """`_transitions` reading by reading (any series)."""
     kept: list[float] = []
     last: tuple[Severity | None, bool] | None = None
     for i, v in enumerate(values):

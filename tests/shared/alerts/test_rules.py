@@ -15,6 +15,7 @@ from shared.alerts.schemas import RuleCreate
 from shared.alerts.service import (
     RuleSpec,
     _transitions,
+    _transitions_by_loop,
     create_rule,
     list_urgent_levels,
     load_rules,
@@ -88,18 +89,6 @@ def test_the_urgent_lane_gets_the_threshold_rules_levels(db_session: Session) ->
     ]  # fmt: skip
     assert len(levels) == len(thresholds)
     assert all(lv.metric != "no2" or lv.warning != 40 for lv in levels)
-
-
-def _transitions_by_loop(rule: RuleSpec, values: list[float]) -> list[float]:
-    """The readings a rule judges, by the plain loop (what the fast path must agree with)."""
-    kept: list[float] = []
-    last = None
-    for i, v in enumerate(values):
-        verdict = (rule.classify(v), rule.clears(v))
-        if verdict != last or i == len(values) - 1:
-            kept.append(v)
-            last = verdict
-    return kept
 
 
 @pytest.mark.parametrize("direction", [Direction.above, Direction.below])

@@ -1140,15 +1140,12 @@ def _run_services(*, rate: str, ports: dict[str, int]) -> None:
     logs = stack_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     commands = {
-        "worker": [
-            exe,
-            "worker",
-            "--beat",
-            "-c",
-            "2",
-            "--queues",
-            "ingest,alerts,maintenance,push",
-        ],
+        # Beat and its tasks (stale checks, window sums, roll-ups, push) in a worker of their own,
+        # so that a roll-up never holds a batch back; the bulk lane in two solo workers, which
+        # reserve no batch behind the one they run (README, "Bulk-lane workers").
+        "worker": [exe, "worker", "--beat", "-c", "1", "--queues", "alerts,maintenance,push"],
+        "bulk-0": [exe, "worker", "--pool", "solo", "--queues", "ingest"],
+        "bulk-1": [exe, "worker", "--pool", "solo", "--queues", "ingest"],
         # The bridge's urgent lane: readings that may raise an alert skip the bulk batches.
         "urgent": [exe, "worker", "--pool", "solo", "--queues", "urgent"],
         "bridge": [exe, "bridge"],

@@ -19,16 +19,12 @@ import os
 import statistics
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400
-RAW_MEAN = (
-    "SELECT datastream_id, avg(result) FROM observation "
-    "WHERE datastream_id = ANY(:ids) AND phenomenon_time > :since GROUP BY datastream_id"
-)
 
 
 def say(msg: str) -> None:
@@ -61,10 +57,9 @@ def _history(engine: Any, ids: list[int], every_s: float) -> int:
 
 
 def _time_eval(engine: Any, ids: list[int], n: int) -> dict[str, list[float]]:
-    from sqlalchemy import text
 
     from shared.db import session_scope
-    from shared.sensing.service import window_means
+    from shared.sensing.service import raw_window_means, window_means
 
     out: dict[str, list[float]] = {"raw": [], "sums": []}
     for _ in range(n):
@@ -73,8 +68,7 @@ def _time_eval(engine: Any, ids: list[int], n: int) -> dict[str, list[float]]:
                 now = datetime.now(UTC)
                 t = time.perf_counter()
                 if name == "raw":
-                    since = now - timedelta(seconds=DAY)
-                    got = dict(s.execute(text(RAW_MEAN), {"ids": ids, "since": since}).all())
+                    got = raw_window_means(session=s, ids=ids, window_s=DAY, now=now)
                 else:
                     got = window_means(session=s, ids=ids, window_s=DAY, now=now)
                 out[name].append((time.perf_counter() - t) * 1000)

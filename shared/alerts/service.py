@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from geoalchemy2.shape import to_shape
@@ -31,7 +31,7 @@ from shared.geo import to_db
 from shared.ingest.urgent import UrgentLevel
 from shared.sensing.models import SensorType
 from shared.sensing.schemas import DatastreamKey
-from shared.sensing.service import window_means
+from shared.sensing.service import raw_window_means, window_means
 
 SYSTEM = "system"
 
@@ -293,16 +293,7 @@ def observe_batch(
         if raw:
             # No trusted per-minute sums yet (a rule added within the last minute or so, before
             # sync_window_sums ran): average the raw rows, which costs a scan of the window.
-            means.update(
-                session.execute(
-                    text(
-                        "SELECT datastream_id, avg(result) FROM observation "
-                        "WHERE datastream_id = ANY(:ids) AND phenomenon_time > :since "
-                        "GROUP BY datastream_id"
-                    ),
-                    {"ids": raw, "since": now - timedelta(seconds=window_s)},
-                ).all()
-            )
+            means.update(raw_window_means(session=session, ids=raw, window_s=window_s, now=now))
         for rule, key in pairs:
             mean = means.get(key.datastream_id)
             if mean is not None:

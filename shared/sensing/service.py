@@ -300,6 +300,22 @@ def prune_window_sums(*, session: Session, now: datetime | None = None) -> int:
     ).rowcount
 
 
+def raw_window_means(
+    *, session: Session, ids: Sequence[int], window_s: int, now: datetime
+) -> dict[int, float]:
+    """Return each datastream's mean over the window from its raw rows (a scan of the window:
+    only for datastreams without trusted per-minute sums)."""
+    rows = session.execute(
+        text(
+            "SELECT datastream_id, avg(result) FROM observation "
+            "WHERE datastream_id = ANY(:ids) AND phenomenon_time > :since "
+            "GROUP BY datastream_id"
+        ),
+        {"ids": list(ids), "since": now - timedelta(seconds=window_s)},
+    ).all()
+    return {ds: float(mean) for ds, mean in rows}
+
+
 def window_means(
     *, session: Session, ids: Sequence[int], window_s: int, now: datetime
 ) -> dict[int, float | None]:

@@ -26,6 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.ingest import publisher
 from shared.stack import find_binary, free_port, port_open, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,7 +132,7 @@ def one_run(args: argparse.Namespace, base: Path, port: int, index: int) -> dict
             "port": port,
             "pool": pool,
             "rate": args.rate,
-            "t0": time.time() + 0.2,
+            "t0": time.time() + publisher.lead_s(args.messages),
             "duration": args.messages / args.rate,
             "tag": tag,
             "qos": 1,

@@ -349,21 +349,24 @@ def apply_observations(
             if current.value != o.value:
                 values[current.id] = o.value
             continue
-        # Lock only the alert that changes, and decide again on its locked state: another
-        # worker may have changed it since the unlocked read above.
-        alert = _lock_unresolved(session, current.id)
+        # Only the alert that changes is written, and its UPDATE decides again on the row's
+        # latest state: another worker may have changed it since the unlocked read above.
+        alert = _system_transition(session, current.id, now, value=o.value, escalate=escalate)
         if alert is None:
-            del active[pair]
+            # Resolved, or escalated already, by another worker or by hand: follow that.
+            latest = _unresolved_for(session, pair)
+            if latest is None:
+                del active[pair]
+                continue
+            active[pair] = latest
+            if latest.value != o.value:
+                values[latest.id] = o.value
             continue
         values.pop(alert.id, None)
-        if escalate and alert.severity == Severity.warning:
-            _transition(session, alert, now, action="escalated", value=o.value,
-                        severity=Severity.critical)  # fmt: skip
+        if escalate:
             active[pair] = _ActiveAlert(alert.id, alert.severity, alert.value)
             changes.append(_change("alert.updated", "escalated", alert, o.rule, o.key))
-        elif resolve:
-            _transition(session, alert, now, action="resolved", value=o.value,
-                        status=AlertStatus.resolved, note="value cleared")  # fmt: skip
+        else:
             del active[pair]
             changes.append(_change("alert.updated", "resolved", alert, o.rule, o.key))
     if values:
@@ -544,33 +547,75 @@ def _open(
     stale_since: datetime | None = None,
 ) -> Alert | None:
     # The partial unique index arbitrates between concurrent workers: the loser inserts nothing.
-    row = session.execute(
-        text(
-            "INSERT INTO alert (rule_id, thing_id, datastream_id, district_id, severity, status,"
-            " value, message, opened_at, updated_at) VALUES (:rule, :thing, :ds, :district,"
-            " :sev, 'open', :value, :msg, :now, :now) "
-            "ON CONFLICT (rule_id, thing_id) WHERE status <> 'resolved' DO NOTHING RETURNING id"
-        ),
-        {
-            "rule": o.rule.id,
-            "thing": o.key.thing_id,
-            "ds": None if o.rule.kind == RuleKind.stale else o.key.datastream_id,
-            "district": o.key.district_id,
-            "sev": severity.value,
-            "value": o.value,
-            "msg": _message(o, severity),
-            "now": now,
-        },
+    # The alert, its "opened" audit event and the row read back are one statement: this runs
+    # on the urgent lane's path, where every round trip waits for a core under load.
+    alert = session.scalars(
+        select(Alert)
+        .from_statement(
+            text(
+                "WITH a AS (INSERT INTO alert (rule_id, thing_id, datastream_id, district_id,"
+                " severity, status, value, message, opened_at, updated_at) VALUES (:rule,"
+                " :thing, :ds, :district, :sev, 'open', :value, :msg, :now, :now)"
+                " ON CONFLICT (rule_id, thing_id) WHERE status <> 'resolved' DO NOTHING"
+                " RETURNING *), e AS (INSERT INTO alert_event (alert_id, at, actor, action,"
+                " severity, status, value, note) SELECT id, :now, :actor, 'opened', severity,"
+                " status, value, :note FROM a) SELECT * FROM a"
+            )
+        )
+        .params(
+            rule=o.rule.id,
+            thing=o.key.thing_id,
+            ds=None if o.rule.kind == RuleKind.stale else o.key.datastream_id,
+            district=o.key.district_id,
+            sev=severity.value,
+            value=o.value,
+            msg=_message(o, severity),
+            now=now,
+            actor=SYSTEM,
+            note=f"silent since {stale_since.isoformat()}" if stale_since else "",
+        )
     ).first()
-    if row is None:
-        return None
-    alert = session.get(Alert, row[0])
-    assert alert is not None
-    note = f"silent since {stale_since.isoformat()}" if stale_since else ""
-    session.add(AlertEvent(alert_id=alert.id, at=now, actor=SYSTEM, action="opened",
-                           severity=severity, status=AlertStatus.open, value=o.value,
-                           note=note))  # fmt: skip
     return alert
+
+
+def _system_transition(
+    session: Session, alert_id: int, now: datetime, *, value: float, escalate: bool
+) -> Alert | None:
+    """Escalate a warning to critical, or resolve ("value cleared"), with its audit event.
+
+    One statement, as in `_open`. It changes nothing, and returns None, if the alert is
+    resolved already or, to escalate, is no longer a warning: the UPDATE re-checks its WHERE
+    on the row's newest version once it holds the row lock (READ COMMITTED).
+    """
+    return session.scalars(
+        select(Alert)
+        .from_statement(
+            text(
+                "WITH a AS (UPDATE alert SET value = :value, updated_at = :now,"
+                " severity = CASE WHEN :escalate THEN 'critical'::alert_severity"
+                " ELSE severity END,"
+                " status = CASE WHEN :escalate THEN status ELSE 'resolved'::alert_status END,"
+                " resolved_at = CASE WHEN :escalate THEN resolved_at ELSE :now END,"
+                " resolved_by = CASE WHEN :escalate THEN resolved_by ELSE :actor END,"
+                " resolve_reason = CASE WHEN :escalate THEN resolve_reason ELSE :note END"
+                " WHERE id = :id AND status <> 'resolved'"
+                " AND (NOT :escalate OR severity = 'warning') RETURNING *),"
+                " e AS (INSERT INTO alert_event (alert_id, at, actor, action, severity, status,"
+                " value, note) SELECT id, :now, :actor, :action, severity, status, value,"
+                " :note FROM a) SELECT * FROM a"
+            )
+        )
+        .params(
+            id=alert_id,
+            value=value,
+            now=now,
+            escalate=escalate,
+            actor=SYSTEM,
+            action="escalated" if escalate else "resolved",
+            note="" if escalate else "value cleared",
+        )
+        .execution_options(populate_existing=True)
+    ).first()
 
 
 def _transition(

@@ -257,6 +257,83 @@ def test_two_workers_open_one_alert_and_the_later_escalates_it(engine: Engine) -
             )
 
 
+def test_a_transition_that_lost_the_race_follows_the_alert_as_it_now_is(engine: Engine) -> None:
+    # B read the alert (unlocked) as a warning and wants to escalate it, but an operator's
+    # resolution or another worker's escalation committed first. The UPDATE re-checks the row
+    # once it holds the lock: B must neither escalate a resolved alert nor audit a second
+    # escalation; it keeps the alert's value current instead.
+    with Session(engine) as s:
+        key = DatastreamIndex().get(session=s, sensor="AQ-05", metric="pm25")
+        rule = next(r for r in load_rules(session=s) if r.name == "PM2.5 high")
+    assert key is not None
+    now = datetime.now(UTC)
+    with Session(engine) as s:
+        opened = apply_observations(session=s, observed=[Observed(rule, key, 40.0)], now=now)
+        s.commit()
+    alert_id = opened[0].alert.id
+    a, b = Session(engine), Session(engine)
+    got: dict[str, list[AlertChange]] = {}
+
+    def worker_b() -> None:
+        got["b"] = apply_observations(session=b, observed=[Observed(rule, key, 70.0)], now=now)
+        b.commit()
+
+    try:
+        first = apply_observations(session=a, observed=[Observed(rule, key, 60.0)], now=now)
+        assert [c.action for c in first] == ["escalated"]  # A holds the row lock, uncommitted
+        other = threading.Thread(target=worker_b)
+        other.start()
+        time.sleep(0.3)
+        assert other.is_alive()  # B's UPDATE waits for A's row lock
+        a.commit()
+        other.join(10)
+        assert got["b"] == []
+        with Session(engine) as s:
+            alert = s.get(Alert, alert_id)
+            assert alert is not None
+            assert (alert.severity, alert.status, alert.value) == (
+                Severity.critical, AlertStatus.open, 70.0,
+            )  # fmt: skip
+            assert [e.action for e in alert.events] == ["opened", "escalated"]
+        # An operator resolves it by hand while B, which read it as open, resolves it too
+        # (20 clears the level): one resolution, the operator's, and no event from B.
+        a2, b2 = Session(engine), Session(engine)
+
+        def worker_b2() -> None:
+            got["b2"] = apply_observations(
+                session=b2, observed=[Observed(rule, key, 20.0)], now=now
+            )
+            b2.commit()
+
+        try:
+            resolve_alert(session=a2, alert_id=alert_id, actor="ops", reason="checked on site")
+            other = threading.Thread(target=worker_b2)
+            other.start()
+            time.sleep(0.3)
+            assert other.is_alive()
+            a2.commit()
+            other.join(10)
+        finally:
+            a2.close()
+            b2.close()
+        assert got["b2"] == []
+        with Session(engine) as s:
+            alert = s.get(Alert, alert_id)
+            assert alert is not None
+            assert (alert.status, alert.resolved_by) == (AlertStatus.resolved, "ops")
+            assert [(e.action, e.actor) for e in alert.events] == [
+                ("opened", "system"), ("escalated", "system"), ("resolved", "ops"),
+            ]  # fmt: skip
+    finally:
+        a.close()
+        b.close()
+        with engine.begin() as c:  # committed on purpose: leave nothing for other tests
+            c.execute(
+                text("DELETE FROM alert WHERE rule_id = :r AND thing_id = :t"),
+                {"r": rule.id, "t": key.thing_id},
+            )
+
+
 def test_a_late_older_reading_does_not_undo_the_verdict_on_a_newer_one(
     db_session: Session,
 ) -> None:

@@ -1,9 +1,11 @@
 """`smartcity worker --nice N` and `smartcity bridge --nice N` run at a lower CPU priority, and
-the worker's prefork pool children inherit it (the API keeps the cores first under load)."""
+the worker's prefork pool children inherit it (the API keeps the cores first under load); the
+bridge also freezes its start-up heap (no full-collection pause on readings)."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,6 +79,11 @@ def test_worker_and_bridge_lower_their_priority(
     try:
         assert psutil.Process(bridge.pid).nice() == want
         assert _autogroup_nice(bridge.pid) in (None, want)
+        # It also froze its start-up heap, so that a full collection does not stall readings.
+        frozen = re.search(
+            rb"([\d,]+) start-up objects frozen", (tmp_path / "bridge.log").read_bytes()
+        )
+        assert frozen is not None and int(frozen[1].replace(b",", b"")) > 10_000
     finally:
         _stop(bridge)
     assert stack.redis_url  # the stack the processes above ran against

@@ -462,7 +462,7 @@ def bridge(
     flush = f"adaptive, {min_wait_ms:g}-{wait_ms} ms" if adaptive else f"{wait_ms} ms"
     lane = "urgent lane on" if levels is not None else "no urgent lane"
     # The imports (paho, Celery, kombu, Redis, our modules) live as long as the process: frozen,
-    # a full collection no longer walks them. Unfrozen, one took 20-75 ms in a bridge under the
+    # a full collection no longer walks them. Unfrozen, one took 20-36 ms in a bridge under the
     # bench's load, and every reading then in the bridge waited for it.
     freeze_heap()
     click.echo(
@@ -1148,10 +1148,11 @@ def _run_services(*, rate: str, ports: dict[str, int]) -> None:
     commands = {
         # Beat and its tasks (stale checks, window sums, roll-ups, push) in a worker of their own,
         # so that a roll-up never holds a batch back; the bulk lane in two solo workers, which
-        # reserve no batch behind the one they run (README, "Bulk-lane workers").
+        # reserve no batch behind the one they run, at a lower CPU priority than the urgent
+        # lane's path (README, "Bulk-lane workers").
         "worker": [exe, "worker", "--beat", "-c", "1", "--queues", "alerts,maintenance,push"],
-        "bulk-0": [exe, "worker", "--pool", "solo", "--queues", "ingest"],
-        "bulk-1": [exe, "worker", "--pool", "solo", "--queues", "ingest"],
+        "bulk-0": [exe, "worker", "--pool", "solo", "--queues", "ingest", "--nice", "10"],
+        "bulk-1": [exe, "worker", "--pool", "solo", "--queues", "ingest", "--nice", "10"],
         # The bridge's urgent lane: readings that may raise an alert skip the bulk batches.
         "urgent": [exe, "worker", "--pool", "solo", "--queues", "urgent"],
         "bridge": [exe, "bridge"],

@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument(
         "--bulk-nice", type=int,
         help="add this to the bulk-lane workers' --nice only: the urgent lane's worker, the "
-        "bridges and Socket.IO keep theirs (default 0)",
+        "bridges and Socket.IO keep theirs (default 10, as `make demo` runs them; 0: off)",
     )  # fmt: skip
     ap.add_argument(
         "--latency-only", action="store_true", default=None,

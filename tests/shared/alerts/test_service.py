@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -15,6 +17,7 @@ from shared.alerts.models import Alert, AlertEvent, AlertStatus, Severity
 from shared.alerts.schemas import AlertChange
 from shared.alerts.service import (
     Observed,
+    RuleSpec,
     acknowledge_alert,
     apply_observations,
     load_rules,
@@ -24,6 +27,7 @@ from shared.ingest.schemas import Batch, Reading
 from shared.pipeline import RuleCache, process_batch, run_stale_check, sync_window_sums
 from shared.sensing.flows import DatastreamIndex
 from shared.sensing.models import Datastream, DatastreamLatest, Thing
+from shared.sensing.schemas import DatastreamKey
 
 
 def _send(session: Session, readings: list[Reading], **kw) -> list:  # type: ignore[no-untyped-def]
@@ -212,32 +216,61 @@ def test_sustained_mean_reads_the_per_minute_sums_once_synced(db_session: Sessio
     assert sustained[0].alert.value == pytest.approx(800 / 21)
 
 
+@contextmanager
+def _pm25_high(engine: Engine, sensor: str) -> Iterator[tuple[DatastreamKey, RuleSpec]]:
+    """The sensor's PM2.5 datastream and the "PM2.5 high" rule; their alerts deleted after."""
+    with Session(engine) as s:
+        key = DatastreamIndex().get(session=s, sensor=sensor, metric="pm25")
+        rule = next(r for r in load_rules(session=s) if r.name == "PM2.5 high")
+    assert key is not None
+    try:
+        yield key, rule
+    finally:
+        with engine.begin() as c:  # committed on purpose: leave nothing for other tests
+            c.execute(
+                text("DELETE FROM alert WHERE rule_id = :r AND thing_id = :t"),
+                {"r": rule.id, "t": key.thing_id},
+            )
+
+
+def _race(
+    engine: Engine, first: Callable[[Session], object], observed: Observed, now: datetime
+) -> list[AlertChange]:
+    """A runs `first` and holds its transaction open; B applies `observed` meanwhile and must
+    wait for A's commit (a lock or the unique index); return B's changes."""
+    got: list[AlertChange] = []
+    with Session(engine) as a, Session(engine) as b:
+
+        def run_b() -> None:
+            got.extend(apply_observations(session=b, observed=[observed], now=now))
+            b.commit()
+
+        first(a)
+        other = threading.Thread(target=run_b)
+        other.start()
+        time.sleep(0.3)
+        assert other.is_alive()  # B waits for A
+        a.commit()
+        other.join(10)
+    return got
+
+
 def test_two_workers_open_one_alert_and_the_later_escalates_it(engine: Engine) -> None:
     # Two batches of one sensor in flight at once (several per bridge, two worker processes):
     # A opens a warning and has not committed when B sees a critical value. B waits on the
     # unique index for A's commit; it must then escalate A's alert, not drop its reading.
-    with Session(engine) as s:
-        key = DatastreamIndex().get(session=s, sensor="AQ-06", metric="pm25")
-        rule = next(r for r in load_rules(session=s) if r.name == "PM2.5 high")
-    assert key is not None
     now = datetime.now(UTC)
-    a, b = Session(engine), Session(engine)
-    got: dict[str, list[AlertChange]] = {}
+    with _pm25_high(engine, "AQ-06") as (key, rule):
+        opened: list[AlertChange] = []
 
-    def worker_b() -> None:
-        got["b"] = apply_observations(session=b, observed=[Observed(rule, key, 60.0)], now=now)
-        b.commit()
+        def a_opens(a: Session) -> None:
+            opened.extend(
+                apply_observations(session=a, observed=[Observed(rule, key, 40.0)], now=now)
+            )
+            assert [(c.action, c.alert.severity) for c in opened] == [("opened", Severity.warning)]
 
-    try:
-        opened = apply_observations(session=a, observed=[Observed(rule, key, 40.0)], now=now)
-        assert [(c.action, c.alert.severity) for c in opened] == [("opened", Severity.warning)]
-        other = threading.Thread(target=worker_b)
-        other.start()
-        time.sleep(0.3)
-        assert other.is_alive()  # held by the unique index until A commits
-        a.commit()
-        other.join(10)
-        assert [(c.action, c.alert.id, c.alert.severity) for c in got["b"]] == [
+        got = _race(engine, a_opens, Observed(rule, key, 60.0), now)  # B: the unique index
+        assert [(c.action, c.alert.id, c.alert.severity) for c in got] == [
             ("escalated", opened[0].alert.id, Severity.critical)
         ]
         with Session(engine) as s:
@@ -247,47 +280,24 @@ def test_two_workers_open_one_alert_and_the_later_escalates_it(engine: Engine) -
             assert [(x.status, x.severity) for x in alerts] == [
                 (AlertStatus.open, Severity.critical)
             ]
-    finally:
-        a.close()
-        b.close()
-        with engine.begin() as c:  # committed on purpose: leave nothing for other tests
-            c.execute(
-                text("DELETE FROM alert WHERE rule_id = :r AND thing_id = :t"),
-                {"r": rule.id, "t": key.thing_id},
-            )
 
 
 def test_a_transition_that_lost_the_race_follows_the_alert_as_it_now_is(engine: Engine) -> None:
-    # B read the alert (unlocked) as a warning and wants to escalate it, but an operator's
-    # resolution or another worker's escalation committed first. The UPDATE re-checks the row
-    # once it holds the lock: B must neither escalate a resolved alert nor audit a second
-    # escalation; it keeps the alert's value current instead.
-    with Session(engine) as s:
-        key = DatastreamIndex().get(session=s, sensor="AQ-05", metric="pm25")
-        rule = next(r for r in load_rules(session=s) if r.name == "PM2.5 high")
-    assert key is not None
+    # B read the alert (unlocked) as a warning and wants to escalate it, but another worker's
+    # escalation committed first. The UPDATE re-checks the row once it holds the lock: B must
+    # not audit a second escalation; it keeps the alert's value current instead.
     now = datetime.now(UTC)
-    with Session(engine) as s:
-        opened = apply_observations(session=s, observed=[Observed(rule, key, 40.0)], now=now)
-        s.commit()
-    alert_id = opened[0].alert.id
-    a, b = Session(engine), Session(engine)
-    got: dict[str, list[AlertChange]] = {}
+    with _pm25_high(engine, "AQ-05") as (key, rule):
+        with Session(engine) as s:
+            opened = apply_observations(session=s, observed=[Observed(rule, key, 40.0)], now=now)
+            s.commit()
+        alert_id = opened[0].alert.id
 
-    def worker_b() -> None:
-        got["b"] = apply_observations(session=b, observed=[Observed(rule, key, 70.0)], now=now)
-        b.commit()
+        def a_escalates(a: Session) -> None:
+            first = apply_observations(session=a, observed=[Observed(rule, key, 60.0)], now=now)
+            assert [c.action for c in first] == ["escalated"]  # A holds the row lock
 
-    try:
-        first = apply_observations(session=a, observed=[Observed(rule, key, 60.0)], now=now)
-        assert [c.action for c in first] == ["escalated"]  # A holds the row lock, uncommitted
-        other = threading.Thread(target=worker_b)
-        other.start()
-        time.sleep(0.3)
-        assert other.is_alive()  # B's UPDATE waits for A's row lock
-        a.commit()
-        other.join(10)
-        assert got["b"] == []
+        assert _race(engine, a_escalates, Observed(rule, key, 70.0), now) == []
         with Session(engine) as s:
             alert = s.get(Alert, alert_id)
             assert alert is not None
@@ -295,28 +305,13 @@ def test_a_transition_that_lost_the_race_follows_the_alert_as_it_now_is(engine: 
                 Severity.critical, AlertStatus.open, 70.0,
             )  # fmt: skip
             assert [e.action for e in alert.events] == ["opened", "escalated"]
+
         # An operator resolves it by hand while B, which read it as open, resolves it too
         # (20 clears the level): one resolution, the operator's, and no event from B.
-        a2, b2 = Session(engine), Session(engine)
+        def ops_resolves(a: Session) -> None:
+            resolve_alert(session=a, alert_id=alert_id, actor="ops", reason="checked on site")
 
-        def worker_b2() -> None:
-            got["b2"] = apply_observations(
-                session=b2, observed=[Observed(rule, key, 20.0)], now=now
-            )
-            b2.commit()
-
-        try:
-            resolve_alert(session=a2, alert_id=alert_id, actor="ops", reason="checked on site")
-            other = threading.Thread(target=worker_b2)
-            other.start()
-            time.sleep(0.3)
-            assert other.is_alive()
-            a2.commit()
-            other.join(10)
-        finally:
-            a2.close()
-            b2.close()
-        assert got["b2"] == []
+        assert _race(engine, ops_resolves, Observed(rule, key, 20.0), now) == []
         with Session(engine) as s:
             alert = s.get(Alert, alert_id)
             assert alert is not None
@@ -324,14 +319,6 @@ def test_a_transition_that_lost_the_race_follows_the_alert_as_it_now_is(engine: 
             assert [(e.action, e.actor) for e in alert.events] == [
                 ("opened", "system"), ("escalated", "system"), ("resolved", "ops"),
             ]  # fmt: skip
-    finally:
-        a.close()
-        b.close()
-        with engine.begin() as c:  # committed on purpose: leave nothing for other tests
-            c.execute(
-                text("DELETE FROM alert WHERE rule_id = :r AND thing_id = :t"),
-                {"r": rule.id, "t": key.thing_id},
-            )
 
 
 def test_a_late_older_reading_does_not_undo_the_verdict_on_a_newer_one(

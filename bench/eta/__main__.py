@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import common
+
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results"
 FIT_ON = ("helsinki", "grid", "spider", "random")
@@ -40,13 +42,7 @@ KINDS_ = ("signal", "priority", "yield", "through")  # shared.traffic.eta.KINDS
 
 
 def say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, -(-int(q * len(s)) // 100) - 1))]
+    common.say(msg, stream=sys.stderr)  # stdout carries the JSON
 
 
 def network(name: str) -> Path:
@@ -309,7 +305,11 @@ def errors(records: list[dict[str, Any]], params: Any) -> dict[str, Any]:
     def summary(v: list[float]) -> dict[str, float]:
         if not v:
             return {"n": 0}
-        return {"n": len(v), "median": round(statistics.median(v), 1), "p90": round(pct(v, 90), 1)}
+        return {
+            "n": len(v),
+            "median": round(statistics.median(v), 1),
+            "p90": round(common.pct(v, 90), 1),
+        }
 
     return {
         "routes": len(records),

@@ -28,6 +28,8 @@ from typing import Any, Self
 
 import psutil
 
+from bench import common
+from bench.common import say
 from bench.ingest import publisher
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,10 +41,6 @@ SMARTCITY = str(Path(PY).with_name("smartcity"))
 BACKLOG_LIMIT_S = 1.0
 PROBE_CRITICAL = 38.5  # °C, over the default "Heat" rule's critical level (38)
 PROBE_CLEAR = 20.0  # below warning (32) minus hysteresis (1): resolves the probe's alert
-
-
-def say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,11 +144,8 @@ class LatencyResult:
 
 
 def pct(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (no interpolation: p99 is a latency that really happened)."""
-    if not values:
-        return None
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))]
+    """Nearest-rank percentile (`bench.common.pct`), None for no values."""
+    return common.pct(values, q) if values else None
 
 
 # ---------------------------------------------------------------------------------------------

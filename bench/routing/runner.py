@@ -29,18 +29,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.common import pct, say
+
 REPO = Path(__file__).resolve().parents[2]
 WARMUP = 20
-
-
-def say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (p99 is a time that really happened)."""
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, -(-int(q * len(s)) // 100) - 1))]
 
 
 def _peak_start() -> float:

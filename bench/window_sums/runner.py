@@ -23,18 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import pct, say
+
 REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400
-
-
-def say(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, -(-int(q * len(s)) // 100) - 1))]
 
 
 def _history(engine: Any, ids: list[int], every_s: float) -> int:

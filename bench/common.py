@@ -1,10 +1,12 @@
-"""What the benches share: timestamped progress lines and nearest-rank percentiles."""
+"""What the benches share: progress lines, nearest-rank percentiles, the closing report."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 
 def say(msg: str, *, stream: TextIO | None = None) -> None:
@@ -16,3 +18,11 @@ def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile: no interpolation, so p99 is a time that really happened."""
     s = sorted(values)
     return s[min(len(s) - 1, max(0, -(-int(q * len(s)) // 100) - 1))]
+
+
+def report(res: dict[str, Any], table: Callable[[dict[str, Any]], str]) -> None:
+    """Print a bench's table, then its medians as JSON (for notes and scripts)."""
+    print()
+    print(table(res))
+    print()
+    print(json.dumps(res["medians"], indent=1))

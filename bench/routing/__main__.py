@@ -4,8 +4,8 @@ the existing free-flow `shortest_path` (one plain pgr_dijkstra) on the same pair
 from __future__ import annotations
 
 import argparse
-import json
 
+from bench.common import report
 from bench.routing.runner import run, table
 
 
@@ -18,10 +18,7 @@ def main() -> None:
     if args.pairs < 10 or args.reps < 1:
         ap.error("--pairs must be >= 10 and --reps >= 1")
     res = run(pairs=args.pairs, reps=args.reps, seed=args.seed)
-    print()
-    print(table(res))
-    print()
-    print(json.dumps(res["medians"], indent=1))
+    report(res, table)
 
 
 if __name__ == "__main__":

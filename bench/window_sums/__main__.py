@@ -9,8 +9,8 @@ datastream of the city marked (the worst case: a window rule on every metric).
 from __future__ import annotations
 
 import argparse
-import json
 
+from bench.common import report
 from bench.window_sums.runner import run, table
 
 
@@ -27,10 +27,7 @@ def main() -> None:
     if args.every <= 0 or args.batch < 1 or args.reps < 1 or args.n < 3:
         ap.error("--every must be > 0, --batch >= 1, --reps >= 1 and --n >= 3")
     res = run(every_s=args.every, batch=args.batch, reps=args.reps, n=args.n)
-    print()
-    print(table(res))
-    print()
-    print(json.dumps(res["medians"], indent=1))
+    report(res, table)
 
 
 if __name__ == "__main__":

@@ -426,12 +426,13 @@ def check_stale(
             if opened is not None:
                 changes.append(_change("alert.raised", "opened", opened, rule, key))
         elif silent_s <= rule.stale_after_s and alert is not None:
-            locked = _lock_unresolved(session, alert.id)
-            if locked is None:
+            resolved = _system_transition(
+                session, alert.id, now, value=silent_s, escalate=False,
+                note="sensor reporting again",
+            )  # fmt: skip
+            if resolved is None:
                 continue  # resolved meanwhile (by hand or by another worker)
-            _transition(session, locked, now, action="resolved", value=silent_s,
-                        status=AlertStatus.resolved, note="sensor reporting again")  # fmt: skip
-            changes.append(_change("alert.updated", "resolved", locked, rule, key))
+            changes.append(_change("alert.updated", "resolved", resolved, rule, key))
     return changes
 
 
@@ -519,14 +520,6 @@ def _unresolved_for(session: Session, pair: tuple[int, int]) -> _ActiveAlert | N
     return _ActiveAlert(row.id, row.severity, row.value) if row is not None else None
 
 
-def _lock_unresolved(session: Session, alert_id: int) -> Alert | None:
-    return session.scalar(
-        select(Alert)
-        .where(Alert.id == alert_id, Alert.status != AlertStatus.resolved)
-        .with_for_update()
-    )
-
-
 def _message(o: Observed, severity: Severity) -> str:
     r, k = o.rule, o.key
     if r.kind == RuleKind.stale:
@@ -579,9 +572,15 @@ def _open(
 
 
 def _system_transition(
-    session: Session, alert_id: int, now: datetime, *, value: float, escalate: bool
+    session: Session,
+    alert_id: int,
+    now: datetime,
+    *,
+    value: float,
+    escalate: bool,
+    note: str = "value cleared",
 ) -> Alert | None:
-    """Escalate a warning to critical, or resolve ("value cleared"), with its audit event.
+    """Escalate a warning to critical, or resolve (with `note`), with its audit event.
 
     One statement, as in `_open`. It changes nothing, and returns None, if the alert is
     resolved already or, to escalate, is no longer a warning: the UPDATE re-checks its WHERE
@@ -612,7 +611,7 @@ def _system_transition(
             escalate=escalate,
             actor=SYSTEM,
             action="escalated" if escalate else "resolved",
-            note="" if escalate else "value cleared",
+            note="" if escalate else note,
         )
         .execution_options(populate_existing=True)
     ).first()

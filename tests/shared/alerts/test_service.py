@@ -155,6 +155,11 @@ def test_a_silent_sensor_raises_a_stale_alert_and_recovers(db_session: Session) 
     )
     changes = run_stale_check(engine=db_session.get_bind(), index=index, rules=rules)
     assert [(c.action) for c in changes if c.alert.thing_id == thing_id] == ["resolved"]
+    resolved = next(c.alert for c in changes if c.alert.thing_id == thing_id)
+    db_session.expire_all()
+    alert = db_session.get(Alert, resolved.id)
+    assert alert is not None and alert.resolve_reason == "sensor reporting again"
+    assert [(e.action, e.note) for e in alert.events][-1] == ("resolved", "sensor reporting again")
 
 
 def test_rate_of_change_is_per_minute_over_at_least_a_minute(db_session: Session) -> None:

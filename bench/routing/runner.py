@@ -262,6 +262,7 @@ def run(*, pairs: int, reps: int, seed: int) -> dict[str, Any]:
     finally:
         say("stack down (purge)")
         stack.down(purge=True)
+        shutil.rmtree(root, ignore_errors=True)  # the stack purges its own folder, not ours
         shutil.rmtree(root, ignore_errors=True)
     names = list(per_rep[0])
     medians = {

@@ -16,6 +16,7 @@ Timed, interleaved call by call so that both variants see the same machine load:
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import time
 import uuid
@@ -169,6 +170,7 @@ def run(*, every_s: float, batch: int, reps: int, n: int) -> dict[str, Any]:
     finally:
         say("stack down (purge)")
         stack.down(purge=True)
+        shutil.rmtree(root, ignore_errors=True)  # the stack purges its own folder, not ours
     medians = {k: statistics.median(r[k] for r in per_rep) for k in per_rep[0]}
     return {
         "config": {"every_s": every_s, "batch": batch, "reps": reps, "n": n,

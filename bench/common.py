@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
-from collections.abc import Callable
-from typing import Any, TextIO
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from shared.stack import StackState
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def say(msg: str, *, stream: TextIO | None = None) -> None:
@@ -26,3 +35,19 @@ def report(res: dict[str, Any], table: Callable[[dict[str, Any]], str]) -> None:
     print(table(res))
     print()
     print(json.dumps(res["medians"], indent=1))
+
+
+@contextmanager
+def private_stack() -> Iterator[StackState]:
+    """A stack of the bench's own under `.stack-bench/<id>/` (fsync off), purged and removed."""
+    from shared.stack import LocalStack
+
+    root = REPO / ".stack-bench" / uuid.uuid4().hex[:12]
+    stack = LocalStack(root / "stack", fsync=False)
+    say(f"stack under {root}")
+    try:
+        yield stack.up(progress=lambda m: say(f"  {m}"))
+    finally:
+        say("stack down (purge)")
+        stack.down(purge=True)
+        shutil.rmtree(root, ignore_errors=True)  # the stack purges its own folder, not ours

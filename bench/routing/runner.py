@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import pct, say
+from bench.common import pct, private_stack, say
 
-REPO = Path(__file__).resolve().parents[2]
 WARMUP = 20
 
 
@@ -203,14 +200,8 @@ def _backend_cpu_s(pid: int) -> float:
 
 def run(*, pairs: int, reps: int, seed: int) -> dict[str, Any]:
     """Run the bench and return per-rep percentiles and their medians (ms)."""
-    from shared.stack import LocalStack
-
-    root = REPO / ".stack-bench" / uuid.uuid4().hex[:12]
-    stack = LocalStack(root / "stack", fsync=False)
-    say(f"stack under {root}")
     t_wall = time.monotonic()
-    try:
-        state = stack.up(progress=lambda m: say(f"  {m}"))
+    with private_stack() as state:
         from sqlalchemy.orm import Session
 
         from shared.db import engine_for, session_scope
@@ -259,11 +250,6 @@ def run(*, pairs: int, reps: int, seed: int) -> dict[str, Any]:
             outer.rollback()
         engine.dispose()
         engine_for.cache_clear()
-    finally:
-        say("stack down (purge)")
-        stack.down(purge=True)
-        shutil.rmtree(root, ignore_errors=True)  # the stack purges its own folder, not ours
-        shutil.rmtree(root, ignore_errors=True)
     names = list(per_rep[0])
     medians = {
         name: {

@@ -16,17 +16,14 @@ Timed, interleaved call by call so that both variants see the same machine load:
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from bench.common import pct, say
+from bench.common import pct, private_stack, say
 
-REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400
 
 
@@ -119,13 +116,7 @@ def _time_write(engine: Any, keys: list[Any], batch: int, n: int) -> dict[str, l
 
 def run(*, every_s: float, batch: int, reps: int, n: int) -> dict[str, Any]:
     """Run the bench and return per-rep medians and their medians (ms)."""
-    from shared.stack import LocalStack
-
-    root = REPO / ".stack-bench" / uuid.uuid4().hex[:12]
-    stack = LocalStack(root / "stack", fsync=False)
-    say(f"stack under {root}")
-    try:
-        state = stack.up(progress=lambda m: say(f"  {m}"))
+    with private_stack() as state:
         from sqlalchemy import text
 
         from shared.db import engine_for, session_scope
@@ -167,10 +158,6 @@ def run(*, every_s: float, batch: int, reps: int, n: int) -> dict[str, Any]:
                 + ", ".join(f"{k} {v:.2f} ms" for k, v in summary.items()))  # fmt: skip
         engine.dispose()
         engine_for.cache_clear()
-    finally:
-        say("stack down (purge)")
-        stack.down(purge=True)
-        shutil.rmtree(root, ignore_errors=True)  # the stack purges its own folder, not ours
     medians = {k: statistics.median(r[k] for r in per_rep) for k in per_rep[0]}
     return {
         "config": {"every_s": every_s, "batch": batch, "reps": reps, "n": n,

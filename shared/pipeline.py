@@ -26,7 +26,13 @@ from shared.alerts.service import (
 )
 from shared.db import session_scope
 from shared.ingest.schemas import Batch
-from shared.sensing.flows import DEFAULT_INDEX, DatastreamIndex, ingest_batch
+from shared.sensing.flows import (
+    DEFAULT_INDEX,
+    BatchConflict,
+    BatchOutcome,
+    DatastreamIndex,
+    ingest_batch,
+)
 from shared.sensing.schemas import DatastreamKey, IngestResult
 from shared.sensing.service import (
     arm_window_sum_streams,
@@ -68,6 +74,35 @@ def _by_time(row: tuple[datetime, float]) -> datetime:
     return row[0]
 
 
+class ConflictMemory:
+    """Whether this process's batches insert plainly (see BatchConflict), per recent history.
+
+    After a batch that held a reading stored before, the next `safe_batches` batches take the
+    ON CONFLICT form at once: a sensor that keeps resending would otherwise cost two attempts
+    per batch.
+    """
+
+    def __init__(self, *, safe_batches: int = 100) -> None:
+        self.safe_batches = safe_batches
+        self.safe_left = 0
+        self.conflicts = 0
+
+    def assume_new(self) -> bool:
+        """Return True if the next batch should try the plain INSERT."""
+        if self.safe_left > 0:
+            self.safe_left -= 1
+            return False
+        return True
+
+    def saw_conflict(self) -> None:
+        """Note a batch that failed the plain INSERT."""
+        self.conflicts += 1
+        self.safe_left = self.safe_batches
+
+
+DEFAULT_CONFLICTS = ConflictMemory()
+
+
 def process_batch(
     *,
     batch: Batch,
@@ -76,13 +111,41 @@ def process_batch(
     retention_days: int = 90,
     index: DatastreamIndex = DEFAULT_INDEX,
     rules: RuleCache = DEFAULT_RULES,
+    conflicts: ConflictMemory = DEFAULT_CONFLICTS,
 ) -> tuple[IngestResult, list[AlertChange]]:
     """Store a batch and evaluate its alerts in one transaction, then emit the alert changes."""
     now = datetime.now(UTC)
+    assume_new = conflicts.assume_new()
+    try:
+        outcome, changes = _store_and_judge(
+            batch=batch, engine=engine, retention_days=retention_days, index=index, rules=rules,
+            now=now, assume_new=assume_new,
+        )  # fmt: skip
+    except BatchConflict:  # rolled back: nothing of the first attempt remains
+        conflicts.saw_conflict()
+        outcome, changes = _store_and_judge(
+            batch=batch, engine=engine, retention_days=retention_days, index=index, rules=rules,
+            now=now, assume_new=False,
+        )  # fmt: skip
+    # Emitted only after commit: the console must never show an alert the database lacks.
+    emit(changes)
+    return outcome.result, changes
+
+
+def _store_and_judge(
+    *,
+    batch: Batch,
+    engine: Engine | None,
+    retention_days: int,
+    index: DatastreamIndex,
+    rules: RuleCache,
+    now: datetime,
+    assume_new: bool,
+) -> tuple[BatchOutcome, list[AlertChange]]:
     with session_scope(engine) as session:
         outcome = ingest_batch(
             session=session, batch=batch, index=index, retention_days=retention_days,
-            now=now.timestamp(),
+            now=now.timestamp(), assume_new=assume_new,
         )  # fmt: skip
         newest: dict[int, tuple[DatastreamKey, datetime, float]] = {}
         # Each datastream's readings newer than its latest state before this batch, so that
@@ -107,9 +170,7 @@ def process_batch(
             sustained_seen=rules.sustained_seen, series=series,
         )  # fmt: skip
         changes = apply_observations(session=session, observed=observed, now=now)
-    # Emitted only after commit: the console must never show an alert the database lacks.
-    emit(changes)
-    return outcome.result, changes
+    return outcome, changes
 
 
 def warm_up_pipeline(

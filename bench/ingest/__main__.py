@@ -44,6 +44,10 @@ def main() -> None:
         help="skip the throughput ramps and the baselines: latency at --latency-load only",
     )  # fmt: skip
     ap.add_argument(
+        "--packs-only", action="store_true", default=None,
+        help="the SenML pack ramp alone (no single messages, latency or baselines): for A/B runs",
+    )  # fmt: skip
+    ap.add_argument(
         "--latency-load", type=float,
         help="background readings/s of the latency run (default 16,667 = 1M/min)",
     )  # fmt: skip
@@ -65,7 +69,7 @@ def main() -> None:
     # `kill` (SIGTERM) unwinds like Ctrl-C: the stack and the pipeline's processes are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     over = {k: v for k, v in vars(args).items() if k != "quick"}
-    if args.latency_only:
+    if args.latency_only or args.packs_only:
         over.update(node_red=False, seed_design=False)
     cfg = Config.make(quick=args.quick, **over)
     res = run(cfg)

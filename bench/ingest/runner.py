@@ -83,6 +83,7 @@ class Config:
     node_red: bool = True
     seed_design: bool = True
     latency_only: bool = False  # skip the throughput ramps: latency at latency_load only
+    packs_only: bool = False  # the SenML pack ramp alone: no single messages, latency, baselines
     # Ramps: start rate (readings/s) and factor; later repetitions restart just below the best.
     single_start: float = 8_000.0
     pack_start: float = 40_000.0
@@ -953,13 +954,16 @@ def run(cfg: Config) -> dict[str, Any]:
         single: list[float] = []
         packs: list[float] = []
         load = cfg.latency_load
-        if not cfg.latency_only:
+        if not cfg.latency_only and not cfg.packs_only:
             single = b.sustained(system="ours", mode="single", start=cfg.single_start)
-            packs = b.sustained(system="ours", mode="pack", start=cfg.pack_start)
-            load = cfg.latency_load if med(single) >= cfg.latency_load else med(single)
         if not cfg.latency_only:
+            packs = b.sustained(system="ours", mode="pack", start=cfg.pack_start)
+            if single:
+                load = cfg.latency_load if med(single) >= cfg.latency_load else med(single)
             b.quiesce()
-        lat = [b.latency(system="ours", load=load, with_alerts=True) for _ in range(cfg.reps)]
+        lat = []
+        if not cfg.packs_only:
+            lat = [b.latency(system="ours", load=load, with_alerts=True) for _ in range(cfg.reps)]
         b.stop_pipeline()
         seed: list[float] = []
         if cfg.seed_design:

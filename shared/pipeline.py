@@ -31,7 +31,9 @@ from shared.sensing.flows import (
     BatchConflict,
     BatchOutcome,
     DatastreamIndex,
+    from_us,
     ingest_batch,
+    to_us,
 )
 from shared.sensing.schemas import DatastreamKey, IngestResult
 from shared.sensing.service import (
@@ -70,7 +72,7 @@ class RuleCache:
 DEFAULT_RULES = RuleCache()
 
 
-def _by_time(row: tuple[datetime, float]) -> datetime:
+def _by_time(row: tuple[int, float]) -> int:
     return row[0]
 
 
@@ -147,23 +149,25 @@ def _store_and_judge(
             session=session, batch=batch, index=index, retention_days=retention_days,
             now=now.timestamp(), assume_new=assume_new,
         )  # fmt: skip
-        newest: dict[int, tuple[DatastreamKey, datetime, float]] = {}
-        # Each datastream's readings newer than its latest state before this batch, so that
-        # threshold rules judge every one in time order (older ones came late: not judged).
-        fresh: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
-        for s in outcome.stored:
-            ds = s.key.datastream_id
-            if ds not in outcome.advanced:
+        # Each datastream's newest reading (microseconds), and its readings newer than its
+        # latest state before this batch, so that threshold rules judge every one in time order
+        # (older ones came late: not judged).
+        newest_us: dict[int, tuple[DatastreamKey, int, float]] = {}
+        fresh: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        advanced = outcome.advanced
+        before_us = {ds: to_us(ts) for ds, (ts, _v) in outcome.previous.items()}
+        for _seq, key, us, value in outcome.stored:
+            ds = key.datastream_id
+            if ds not in advanced:
                 continue  # a newer batch was judged already: this one must not undo its verdict
-            before = outcome.previous.get(ds)
-            if before is None or s.ts > before[0]:
-                fresh[ds].append((s.ts, s.value))
-            cur = newest.get(ds)
-            if cur is None or s.ts > cur[1]:
-                newest[ds] = (s.key, s.ts, s.value)
-        series = {
-            ds: [v for _t, v in sorted(rows, key=lambda r: r[0])] for ds, rows in fresh.items()
-        }
+            before = before_us.get(ds)
+            if before is None or us > before:
+                fresh[ds].append((us, value))
+            cur = newest_us.get(ds)
+            if cur is None or us > cur[1]:
+                newest_us[ds] = (key, us, value)
+        newest = {ds: (key, from_us(us), value) for ds, (key, us, value) in newest_us.items()}
+        series = {ds: [v for _t, v in sorted(rows, key=_by_time)] for ds, rows in fresh.items()}
         specs = rules.get(session=session)
         observed = observe_batch(
             session=session, rules=specs, newest=newest, previous=outcome.previous, now=now,

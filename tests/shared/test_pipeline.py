@@ -47,7 +47,7 @@ def test_a_redelivered_batch_is_stored_once_and_later_batches_insert_safely(
 
     # The same 20 again, with 20 new ones and one clash (a stored time with another value).
     clash = Reading("TD-0003", "speed", readings[0].ts, 99.0)
-    result, _ = process_batch(batch=_batch(readings + [clash]), **kw)
+    result, _ = process_batch(batch=_batch([*readings, clash]), **kw)
     assert (result.stored, result.redelivered, conflicts.conflicts) == (20, 20, 1)
     assert result.reasons == {"duplicate": 1}
     assert _stored(db_session) == before + 40

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +15,13 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from shared.ingest.schemas import Batch, Reading, Reject
-from shared.sensing.flows import DatastreamIndex, ingest_batch
+from shared.sensing.flows import (
+    DatastreamIndex,
+    epoch_to_us,
+    from_us,
+    ingest_batch,
+    to_us,
+)
 from shared.sensing.models import Datastream, DatastreamLatest, DeadLetter, Observation, Thing
 from shared.sensing.schemas import DatastreamKey
 
@@ -105,6 +112,45 @@ def test_every_kind_of_bad_reading_is_dead_lettered_with_its_reason(
         )
         == 9
     )
+
+
+def test_the_fast_path_still_refuses_what_passes_a_combination_checked_before(
+    db_session: Session, index: DatastreamIndex
+) -> None:
+    # The first reading of each (sensor, metric, unit, topic) combination is good, so the later
+    # ones meet the per-batch cache of checks already made; each must still be refused.
+    now = time.time()
+    inf, nan = float("inf"), float("nan")
+    batch = _batch(
+        [
+            Reading("AQ-04", "pm10", now - 9, 20.0),
+            Reading("AQ-04", "pm10", now - 8, inf),  # bad_value
+            Reading("AQ-04", "pm10", now - 7, -inf),  # bad_value
+            Reading("AQ-04", "pm10", now - 6, nan),  # bad_value
+            Reading("AQ-04", "pm10", inf, 20.0),  # bad_timestamp
+            Reading("AQ-04", "pm10", nan, 20.0),  # bad_timestamp
+            Reading("AQ-04", "pm10", now - 5, 1e9),  # out_of_range
+            Reading("AQ-04", "pm10", now + 3600, 20.0),  # future_time
+            # Sub-microsecond apart from the first: the same stored time, so a duplicate.
+            Reading("AQ-04", "pm10", now - 9 + 1e-7, 21.0),
+        ]
+    )
+    out = ingest_batch(session=db_session, batch=batch, index=index, assume_new=True)
+    assert out.result.stored == 1
+    assert out.result.reasons == {
+        "bad_value": 3, "bad_timestamp": 2, "out_of_range": 1, "future_time": 1, "duplicate": 1,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_epoch_seconds_round_to_the_microsecond_datetime_gives(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(20_000):
+        ts = rng.uniform(1.5e9, 2.0e9)
+        if rng.random() < 0.3:  # exact halves of a microsecond, where rounding modes differ
+            ts = (rng.randrange(1_500_000_000_000_000, 2_000_000_000_000_000) + 0.5) / 1e6
+        assert epoch_to_us(ts) == to_us(datetime.fromtimestamp(ts, tz=UTC))
+        assert from_us(epoch_to_us(ts)) == datetime.fromtimestamp(ts, tz=UTC)
 
 
 def test_a_clash_with_a_stored_value_is_a_duplicate(

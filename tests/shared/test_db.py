@@ -3,9 +3,15 @@ connection back as it found it, so a later session_scope still gets a transactio
 
 from __future__ import annotations
 
+import socket
+import time
+
+import pytest
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
 
+from shared import db
 from shared.db import normalise_url, read_scope, session_scope
 
 
@@ -29,3 +35,23 @@ def test_read_scope_has_no_transaction_and_resets_the_pooled_connection(
             assert again.info.transaction_status == TransactionStatus.INTRANS
     finally:
         eng.dispose()
+
+
+def test_a_database_host_that_never_answers_fails_the_connect_after_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A listening socket that never accepts nor speaks: the TCP handshake completes (the kernel
+    # queues it), then the server's startup answer never comes, as with a host that drops
+    # packets mid-way. Without connect_timeout the connect would wait for minutes.
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT_S", 1)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        eng = db.engine_for.__wrapped__(f"postgresql://smartcity@127.0.0.1:{port}/smartcity")
+        t0 = time.monotonic()
+        with pytest.raises(OperationalError, match="timeout"):
+            eng.connect()
+        waited = time.monotonic() - t0
+        eng.dispose()
+    assert 0.9 <= waited < 5.0

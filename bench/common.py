@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from shared.sensing.schemas import DatastreamKey
     from shared.stack import StackState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,12 +41,16 @@ def report(res: dict[str, Any], table: Callable[[dict[str, Any]], str]) -> None:
 
 
 @contextmanager
-def private_stack() -> Iterator[StackState]:
-    """A stack of the bench's own under `.stack-bench/<id>/` (fsync off), purged and removed."""
+def private_stack(*, fsync: bool = False) -> Iterator[StackState]:
+    """A stack of the bench's own under `.stack-bench/<id>/`, purged and removed.
+
+    fsync off by default (a throwaway cluster); on where a bench measures the write path as
+    production runs it.
+    """
     from shared.stack import LocalStack
 
     root = REPO / ".stack-bench" / uuid.uuid4().hex[:12]
-    stack = LocalStack(root / "stack", fsync=False)
+    stack = LocalStack(root / "stack", fsync=fsync)
     say(f"stack under {root}")
     try:
         yield stack.up(progress=lambda m: say(f"  {m}"))
@@ -51,3 +58,30 @@ def private_stack() -> Iterator[StackState]:
         say("stack down (purge)")
         stack.down(purge=True)
         shutil.rmtree(root, ignore_errors=True)  # the stack purges its own folder, not ours
+
+
+def seed_city(state: StackState) -> tuple[Engine, list[DatastreamKey]]:
+    """Point this process at the stack, migrate, seed the demo city and partitions around now;
+    return an engine and the non-weather datastreams (the ingest bench's background ones)."""
+    import os
+
+    from shared.config import get_settings
+
+    os.environ.update(state.env())
+    get_settings.cache_clear()
+    from shared.db import engine_for, session_scope
+    from shared.migrations.runner import upgrade
+    from shared.seed.demo import seed_demo
+    from shared.sensing.service import ensure_partitions_around_now, load_datastream_keys
+
+    upgrade(database_url=state.database_url)
+    engine = engine_for(state.database_url)
+    with session_scope(engine) as session:
+        ensure_partitions_around_now(session=session, ahead_days=2, back_days=1)
+        seed_demo(session=session)
+        keys = [k for k in load_datastream_keys(session=session)
+                if k.sensor_type.value != "weather"]  # fmt: skip
+    # Connections made so far ran only the connect hooks imported by then (the worker's staging
+    # table comes with shared.sensing.flows): later ones start afresh and run them all.
+    engine.dispose()
+    return engine, keys

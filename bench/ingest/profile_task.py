@@ -22,8 +22,15 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-REPO = Path(__file__).resolve().parents[2]
+from bench.common import private_stack, seed_city
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from shared.sensing.schemas import DatastreamKey
+    from shared.stack import StackState
 
 
 def main() -> None:
@@ -36,32 +43,19 @@ def main() -> None:
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    from shared.stack import LocalStack
+    with private_stack(fsync=True) as state:
+        engine, keys = seed_city(state)
+        _measure(args, sizes, state, engine, keys)
 
-    root = REPO / ".stack-bench" / f"profile-{uuid.uuid4().hex[:8]}"
-    stack = LocalStack(root, fsync=True)
-    state = stack.up()
-    os.environ.update(state.env())
+
+def _measure(args: argparse.Namespace, sizes: list[int], state: StackState, engine: Engine,
+             keys: list[DatastreamKey]) -> None:  # fmt: skip
+    from shared.config import get_settings
+    from shared.ingest.schemas import Batch, Reading
+    from shared.pipeline import process_batch
+
     worker: subprocess.Popen[bytes] | None = None
     try:
-        from shared.config import get_settings
-
-        get_settings.cache_clear()
-        from shared.db import engine_for, session_scope
-        from shared.ingest.schemas import Batch, Reading
-        from shared.migrations.runner import upgrade
-        from shared.pipeline import process_batch
-        from shared.seed.demo import seed_demo
-        from shared.sensing.service import ensure_partitions_around_now, load_datastream_keys
-
-        upgrade(database_url=state.database_url)
-        engine = engine_for(state.database_url)
-        with session_scope(engine) as session:
-            ensure_partitions_around_now(session=session, ahead_days=2, back_days=1)
-            seed_demo(session=session)
-            keys = [k for k in load_datastream_keys(session=session)
-                    if k.sensor_type.value != "weather"]  # fmt: skip
-
         clock = [time.time() - 60.0]
 
         def batch(n: int) -> Batch:
@@ -101,7 +95,7 @@ def main() -> None:
             from shared.tasks.celery_app import ingest_sink, make_celery
 
             exe = str(Path(sys.executable).with_name("smartcity"))
-            log = (root / "worker.log").open("wb")
+            log = (Path(state.root) / "worker.log").open("wb")
             worker = subprocess.Popen(
                 [exe, "worker", "-c", "2", "--queues", "ingest,alerts", "--loglevel", "warning"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -129,11 +123,11 @@ def main() -> None:
                 walls.sort()
                 print(f"{n:>6} {statistics.median(walls):>12.2f} "
                       f"{walls[int(len(walls) * 0.9)]:>12.2f}")  # fmt: skip
+            getattr(sink, "close", lambda: None)()  # its confirmer thread, before Redis stops
     finally:
         if worker is not None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(30)
-        stack.down(purge=True)
 
 
 if __name__ == "__main__":

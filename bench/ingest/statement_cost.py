@@ -15,13 +15,14 @@ stack at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
-import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-REPO = Path(__file__).resolve().parents[2]
+from bench.common import private_stack, seed_city
+
+if TYPE_CHECKING:
+    from shared.stack import StackState
 
 
 def main() -> None:
@@ -31,104 +32,84 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="rounds of each statement (default 3)")
     args = ap.parse_args()
 
-    import psutil
-
-    from shared.stack import LocalStack
-
-    root = REPO / ".stack-bench" / f"statement-{uuid.uuid4().hex[:8]}"
-    stack = LocalStack(root, fsync=True)
-    state = stack.up()
-    os.environ.update(state.env())
-    try:
-        import psycopg
-
-        from shared.config import get_settings
-
-        get_settings.cache_clear()
-        from shared.db import engine_for, normalise_url, session_scope
-        from shared.migrations.runner import upgrade
+    with private_stack(fsync=True) as state:
+        engine, keys = seed_city(state)
         from shared.pipeline import sync_window_sums
-        from shared.seed.demo import seed_demo
-        from shared.sensing import flows
-        from shared.sensing.service import ensure_partitions_around_now, load_datastream_keys
 
-        upgrade(database_url=state.database_url)
-        engine = engine_for(state.database_url)
-        with session_scope(engine) as session:
-            ensure_partitions_around_now(session=session, ahead_days=2, back_days=1)
-            seed_demo(session=session)
-            ids = [k.datastream_id for k in load_datastream_keys(session=session)
-                   if k.sensor_type.value != "weather"]  # fmt: skip
         sync_window_sums(engine=engine)
         engine.dispose()
+        _measure(args, state, [k.datastream_id for k in keys])
 
-        url = normalise_url(state.database_url).replace("postgresql+psycopg", "postgresql")
-        conn = psycopg.connect(url)
-        conn.execute(flows._STAGING_DDL)
-        conn.commit()
-        postmaster = psutil.Process(state.components["postgres"].pid)
 
-        def pg_cpu() -> float:
-            total = 0.0
-            for p in [postmaster, *postmaster.children()]:
-                try:
-                    t = p.cpu_times()
-                    total += t.user + t.system
-                except psutil.Error:
-                    pass  # a backend that ended meanwhile
-            return total
+def _measure(args: argparse.Namespace, state: StackState, ids: list[int]) -> None:
+    import psutil
+    import psycopg
 
-        clock = [time.time() - 3600.0]
+    from shared.db import normalise_url
+    from shared.sensing import flows
 
-        def copy_rows(n: int) -> bytes:
-            rows = bytearray(flows._COPY_HEADER)
-            for i in range(n):
-                clock[0] += 1e-5  # unique phenomenon times, as the bench's scheduled stamps
-                us = flows.epoch_to_us(clock[0])
-                rows += flows._COPY_ROW.pack(4, 4, i, 4, ids[i % len(ids)], 8,
-                                             us - flows._PG_EPOCH_US, 8, 1.0 + i % 7)  # fmt: skip
-            return bytes(rows + flows._COPY_TRAILER)
+    url = normalise_url(state.database_url).replace("postgresql+psycopg", "postgresql")
+    conn = psycopg.connect(url)
+    conn.execute(flows._STAGING_DDL)
+    conn.commit()
+    postmaster = psutil.Process(state.components["postgres"].pid)
 
-        statements = {"plain INSERT (now)": flows._INSERT_NEW,
-                      "ON CONFLICT (before)": flows._INSERT_SAFE}  # fmt: skip
-        cpu: dict[str, list[float]] = {k: [] for k in statements}
-        wall: dict[str, list[float]] = {k: [] for k in statements}
-        for r in range(args.rounds):
-            for name, sql in statements.items():
-                payloads = [copy_rows(args.batch) for _ in range(args.batches)]
-                c0, w0 = pg_cpu(), time.perf_counter()
-                for rows in payloads:
-                    with conn.cursor() as cur:
-                        with cur.copy(
-                            "COPY obs_staging (seq, datastream_id, phenomenon_time, result) "
-                            "FROM STDIN (FORMAT BINARY)"
-                        ) as copy:
-                            copy.write(rows)
-                        cur.execute(sql)
-                        cur.fetchall()
-                    conn.commit()
-                w1 = time.perf_counter()
-                time.sleep(0.5)  # let the WAL writer finish this round's share
-                c1 = pg_cpu()
-                n = args.batch * args.batches
-                cpu[name].append((c1 - c0) / n * 1e6)
-                wall[name].append((w1 - w0) / args.batches * 1e3)
-                print(f"round {r + 1} {name:22} PostgreSQL CPU {cpu[name][-1]:5.2f} us/reading, "
-                      f"{wall[name][-1]:6.1f} ms/batch", flush=True)  # fmt: skip
-        conn.close()
-        ours, base = (statistics.median(cpu[k]) for k in statements)
-        ours_w, base_w = (statistics.median(wall[k]) for k in statements)
-        print(f"\nmedians over {args.rounds} rounds of {args.batches} batches of {args.batch}:")
-        print(
-            f"  PostgreSQL CPU per reading: {ours:.2f} us now, {base:.2f} us before "
-            f"({ours / base:.2f}x)"
-        )
-        print(
-            f"  wall per batch: {ours_w:.1f} ms now, {base_w:.1f} ms before "
-            f"({ours_w / base_w:.2f}x)"
-        )
-    finally:
-        stack.down(purge=True)
+    def pg_cpu() -> float:
+        total = 0.0
+        for p in [postmaster, *postmaster.children()]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass  # a backend that ended meanwhile
+        return total
+
+    clock = [time.time() - 3600.0]
+
+    def copy_rows(n: int) -> bytes:
+        rows = bytearray(flows._COPY_HEADER)
+        for i in range(n):
+            clock[0] += 1e-5  # unique phenomenon times, as the bench's scheduled stamps
+            us = flows.epoch_to_us(clock[0])
+            rows += flows._COPY_ROW.pack(4, 4, i, 4, ids[i % len(ids)], 8,
+                                         us - flows._PG_EPOCH_US, 8, 1.0 + i % 7)  # fmt: skip
+        return bytes(rows + flows._COPY_TRAILER)
+
+    statements = {"plain INSERT (now)": flows._INSERT_NEW,
+                  "ON CONFLICT (before)": flows._INSERT_SAFE}  # fmt: skip
+    cpu: dict[str, list[float]] = {k: [] for k in statements}
+    wall: dict[str, list[float]] = {k: [] for k in statements}
+    for r in range(args.rounds):
+        for name, sql in statements.items():
+            payloads = [copy_rows(args.batch) for _ in range(args.batches)]
+            c0, w0 = pg_cpu(), time.perf_counter()
+            for rows in payloads:
+                with conn.cursor() as cur:
+                    with cur.copy(
+                        "COPY obs_staging (seq, datastream_id, phenomenon_time, result) "
+                        "FROM STDIN (FORMAT BINARY)"
+                    ) as copy:
+                        copy.write(rows)
+                    cur.execute(sql)
+                    cur.fetchall()
+                conn.commit()
+            w1 = time.perf_counter()
+            time.sleep(0.5)  # let the WAL writer finish this round's share
+            c1 = pg_cpu()
+            n = args.batch * args.batches
+            cpu[name].append((c1 - c0) / n * 1e6)
+            wall[name].append((w1 - w0) / args.batches * 1e3)
+            print(f"round {r + 1} {name:22} PostgreSQL CPU {cpu[name][-1]:5.2f} us/reading, "
+                  f"{wall[name][-1]:6.1f} ms/batch", flush=True)  # fmt: skip
+    conn.close()
+    ours, base = (statistics.median(cpu[k]) for k in statements)
+    ours_w, base_w = (statistics.median(wall[k]) for k in statements)
+    print(f"\nmedians over {args.rounds} rounds of {args.batches} batches of {args.batch}:")
+    print(
+        f"  PostgreSQL CPU per reading: {ours:.2f} us now, {base:.2f} us before "
+        f"({ours / base:.2f}x)"
+    )
+    print(f"  wall per batch: {ours_w:.1f} ms now, {base_w:.1f} ms before ({ours_w / base_w:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -117,18 +118,13 @@ def process_batch(
 ) -> tuple[IngestResult, list[AlertChange]]:
     """Store a batch and evaluate its alerts in one transaction, then emit the alert changes."""
     now = datetime.now(UTC)
-    assume_new = conflicts.assume_new()
+    store = partial(_store_and_judge, batch=batch, engine=engine, retention_days=retention_days,
+                    index=index, rules=rules, now=now)  # fmt: skip
     try:
-        outcome, changes = _store_and_judge(
-            batch=batch, engine=engine, retention_days=retention_days, index=index, rules=rules,
-            now=now, assume_new=assume_new,
-        )  # fmt: skip
+        outcome, changes = store(assume_new=conflicts.assume_new())
     except BatchConflict:  # rolled back: nothing of the first attempt remains
         conflicts.saw_conflict()
-        outcome, changes = _store_and_judge(
-            batch=batch, engine=engine, retention_days=retention_days, index=index, rules=rules,
-            now=now, assume_new=False,
-        )  # fmt: skip
+        outcome, changes = store(assume_new=False)
     # Emitted only after commit: the console must never show an alert the database lacks.
     emit(changes)
     return outcome.result, changes

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.ingest.bridge_cpu                  # 200k messages, 3 repetitions
     .venv/bin/python -m bench.ingest.bridge_cpu --profile 20     # + cProfile, top 20 by tottime
+    .venv/bin/python -m bench.ingest.bridge_cpu --pack 100 --messages 5000 --rate 1000  # packs
 
 Starts a private Mosquitto on a free port under `.stack-bench/`, then per repetition a bridge in a
 child process (the demo's group/members settings, QoS 1 with manual acks, `--batch`/`--wait-ms`
@@ -107,7 +108,7 @@ def one_run(args: argparse.Namespace, base: Path, port: int, index: int) -> dict
         "client_id": f"cpu-{tag}-0",
         "batch": args.batch,
         "wait_ms": args.wait_ms,
-        "messages": args.messages,
+        "messages": args.messages * max(1, args.pack),  # readings the bridge must pass on
         "profile": args.profile,
     }
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -127,11 +128,13 @@ def one_run(args: argparse.Namespace, base: Path, port: int, index: int) -> dict
             [f"city/d{k % 7}/weather/WS-{k:04d}", f"WS-{k:04d}", "air_temperature", 20.5]
             for k in range(200)
         ]
+        k = max(1, args.pack)
         pub_cfg = {
             "host": "127.0.0.1",
             "port": port,
             "pool": pool,
-            "rate": args.rate,
+            "rate": args.rate * k,  # readings/s
+            "pack": args.pack,
             "t0": time.time() + publisher.lead_s(args.messages),
             "duration": args.messages / args.rate,
             "tag": tag,
@@ -157,6 +160,7 @@ def one_run(args: argparse.Namespace, base: Path, port: int, index: int) -> dict
             bridge.wait()
     result["published"] = json.loads(pub.stdout)["messages"]
     result["us_per_msg"] = result["cpu_s"] / result["messages"] * 1e6
+    result["us_per_reading"] = result["cpu_s"] / result["readings"] * 1e6
     return result
 
 
@@ -168,6 +172,9 @@ def main() -> None:
     parser.add_argument("--wait-ms", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", type=int, default=0, help="print the top N functions")
+    parser.add_argument(
+        "--pack", type=int, default=0, help="readings per SenML pack (default 0: single readings)"
+    )
     parser.add_argument(
         "--src",
         type=Path,
@@ -185,12 +192,16 @@ def main() -> None:
             runs.append(r)
             print(
                 f"run {i}: {r['messages']} messages, cpu {r['cpu_s']:.2f} s, wall {r['wall_s']:.2f}"
-                f" s, {r['us_per_msg']:.1f} us/message, {r['batches']} batches, "
+                f" s, {r['us_per_msg']:.1f} us/message, {r['us_per_reading']:.2f} us/reading, "
+                f"{r['batches']} batches, "
                 f"load {Path('/proc/loadavg').read_text().split()[0]}",
                 flush=True,
             )
         med = statistics.median(r["us_per_msg"] for r in runs)
         print(f"median: {med:.1f} us CPU per message ({1e6 / med:,.0f} messages per CPU-second)")
+        if args.pack:
+            med = statistics.median(r["us_per_reading"] for r in runs)
+            print(f"median: {med:.2f} us CPU per reading ({1e6 / med:,.0f} per CPU-second)")
     finally:
         broker.terminate()
         broker.wait(10)

@@ -5,8 +5,9 @@
 Starts a private stack (fsync on, as the bench), migrates and seeds the demo city, then times
 `process_batch` on the bench's background datastreams for each batch size (wall and CPU per
 batch, medians) and prints a cProfile of the middle size. With --celery it also starts one
-`smartcity worker` and times the bridge's sink (send_task + wait for the stored confirmation),
-which adds Celery's and Redis's fixed cost. Stops and purges the stack at the end.
+`smartcity worker` (solo pool, as the bench's bulk lane) and times the bridge's sink (send_task +
+wait for the stored confirmation), with the CPU each side spends per batch: what Celery, kombu
+and Redis add to the task body. Stops and purges the stack at the end.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.common import private_stack, seed_city
+from bench.common import REPO, private_stack, seed_city
 
 if TYPE_CHECKING:
+    import psutil
     from sqlalchemy import Engine
 
     from shared.sensing.schemas import DatastreamKey
@@ -38,6 +40,12 @@ def main() -> None:
     ap.add_argument("--sizes", default="10,170,1000")
     ap.add_argument("--batches", type=int, default=200)
     ap.add_argument("--celery", action="store_true")
+    ap.add_argument(
+        "--pool",
+        choices=("solo", "prefork"),
+        default="solo",
+        help="the --celery worker's pool (default solo, as the bench's bulk lane)",
+    )
     ap.add_argument("--profile-size", type=int, default=0, help="default: the middle size")
     ap.add_argument("--sort", default="cumulative", help="cProfile order (tottime, ...)")
     args = ap.parse_args()
@@ -97,9 +105,12 @@ def _measure(args: argparse.Namespace, sizes: list[int], state: StackState, engi
             exe = str(Path(sys.executable).with_name("smartcity"))
             log = (Path(state.root) / "worker.log").open("wb")
             worker = subprocess.Popen(
-                [exe, "worker", "-c", "2", "--queues", "ingest,alerts", "--loglevel", "warning"],
+                [exe, "worker", "--pool", args.pool, "-c", "1" if args.pool == "solo" else "2",
+                 "--queues", "ingest,alerts", "--loglevel", "warning"],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "SMARTCITY_ENV": "development"},
+                # PYTHONPATH: the worker runs this tree's `shared`, as the bench's children do (A/B
+                # runs from a copy), not the one the editable install points at
+                env={**os.environ, "SMARTCITY_ENV": "development", "PYTHONPATH": str(REPO)},
             )  # fmt: skip
             sink = ingest_sink(make_celery(get_settings()), redis_url=state.redis_url)
             for _ in range(3):
@@ -111,23 +122,48 @@ def _measure(args: argparse.Namespace, sizes: list[int], state: StackState, engi
                     except Exception:
                         if time.monotonic() > deadline:
                             raise
-            print(f"\nsink round trip (send_task + confirm), {args.batches} batches each")
-            print(f"{'size':>6} {'wall ms p50':>12} {'wall ms p90':>12}")
+            print(f"\nsink round trip (send_task + confirm), {args.batches} batches each; CPU")
+            print("per batch: the sending side (this process) and the worker (all its processes)")
+            print(f"{'size':>6} {'wall ms p50':>12} {'wall ms p90':>12} {'sender cpu ms':>14} "
+                  f"{'worker cpu ms':>14}")  # fmt: skip
+            tree = _process_tree(worker.pid)  # once: a scan of /proc per batch would cost more
             for n in sizes:
                 walls = []
+                cpu_sender = cpu_worker = 0.0
                 for _ in range(args.batches):
                     b = batch(n)
-                    w0 = time.perf_counter()
+                    w0, s0, k0 = time.perf_counter(), time.process_time(), _tree_cpu(tree)
                     sink(b)
                     walls.append((time.perf_counter() - w0) * 1e3)
+                    cpu_sender += time.process_time() - s0
+                    cpu_worker += _tree_cpu(tree) - k0
                 walls.sort()
                 print(f"{n:>6} {statistics.median(walls):>12.2f} "
-                      f"{walls[int(len(walls) * 0.9)]:>12.2f}")  # fmt: skip
+                      f"{walls[int(len(walls) * 0.9)]:>12.2f} "
+                      f"{cpu_sender * 1e3 / args.batches:>14.2f} "
+                      f"{cpu_worker * 1e3 / args.batches:>14.2f}")  # fmt: skip
             getattr(sink, "close", lambda: None)()  # its confirmer thread, before Redis stops
     finally:
         if worker is not None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(30)
+
+
+def _process_tree(pid: int) -> list[psutil.Process]:
+    """Return a process and its children (a prefork pool's are fixed once it has started)."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    return [proc, *proc.children(recursive=True)]
+
+
+def _tree_cpu(procs: list[psutil.Process]) -> float:
+    """Return the CPU seconds (user + system) of these processes so far."""
+    total = 0.0
+    for proc in procs:
+        t = proc.cpu_times()
+        total += t.user + t.system
+    return total
 
 
 if __name__ == "__main__":

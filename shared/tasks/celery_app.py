@@ -15,7 +15,7 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_ready
 
 from shared.config import Settings, get_settings
-from shared.ingest.schemas import Batch, batch_encoder
+from shared.ingest.schemas import Batch, batch_encoder, batch_packer
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,15 @@ def stored_key(batch_id: str) -> str:
     return f"smartcity:ingest:stored:{batch_id}"
 
 
+def payload_key(batch_id: str) -> str:
+    """Return the Redis key that holds a batch the bridge's sink sent (see ConfirmedSink)."""
+    return f"{PAYLOAD_PREFIX}{batch_id}"
+
+
+PAYLOAD_PREFIX = "smartcity:ingest:batch:"
+# A stored batch outlives its bridge's wait for the confirmation by this much (seconds): a task
+# that finds its batch gone knows the bridge gave up on it, and MQTT redelivers its messages.
+PAYLOAD_TTL_MARGIN_S = 60
 CONFIRM_PREFIX = "smartcity:ingest:confirm:"
 CONFIRM_KEY_TTL_S = 300  # the worker's pushes expire if their bridge is gone
 CONFIRMER_IDLE_S = 5.0  # the confirmer thread ends after this long with nothing pending
@@ -143,6 +152,16 @@ class ConfirmedSink:
     each batch's `on_done`, so a bridge can keep several batches in flight (`AsyncSink` of
     shared.ingest.bridge). A batch not confirmed within `timeout_s` gets BatchNotConfirmed.
     Calling the sink instead (`sink(batch)`) sends and waits, one batch at a time.
+
+    The batch itself does not travel in the task: `submit` stores it as MessagePack under
+    `payload_key(batch_id)` and the task carries the key. Inline, Celery's JSON serializer
+    escaped the batch's JSON text, the Redis transport base64-encoded it, and the worker paid
+    for all of it again to decode it and to copy the message into kombu's unacknowledged hash
+    (acks_late): together about a third of the worker's CPU per batch beside the task body
+    (bench/ingest/README.md). The worker deletes the key in the transaction that confirms the
+    batch; otherwise it expires `PAYLOAD_TTL_MARGIN_S` after this sink stopped waiting, when
+    MQTT redelivers the batch's messages anyway. Workers must be upgraded before bridges: an
+    older worker does not know the key.
     """
 
     def __init__(self, app: Celery, *, redis_url: str, timeout_s: float) -> None:
@@ -151,6 +170,7 @@ class ConfirmedSink:
         self._app = app
         self._redis = redis.Redis.from_url(redis_url)
         self.timeout_s = timeout_s
+        self.payload_ttl_s = int(timeout_s) + PAYLOAD_TTL_MARGIN_S
         self.confirm_to = f"{CONFIRM_PREFIX}{uuid.uuid4().hex}"
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[float, Callable[[BaseException | None], None]]] = {}
@@ -187,10 +207,11 @@ class ConfirmedSink:
                 )
                 self._thread.start()
         try:
+            key = payload_key(batch.batch_id)
+            self._redis.set(key, batch_packer.encode(batch), ex=self.payload_ttl_s)
             self._app.send_task(
                 "ingest.store_batch",
-                args=[batch_encoder.encode(batch).decode()],
-                kwargs={"confirm_to": self.confirm_to},
+                kwargs={"confirm_to": self.confirm_to, "payload_key": key},
                 **({"queue": URGENT_QUEUE} if urgent else {}),
             )
         except BaseException:
@@ -260,11 +281,12 @@ class ConfirmedSink:
 def ingest_sink(
     app: Celery, *, redis_url: str | None = None, confirm_timeout_s: float | None = None
 ) -> Callable[[Batch], None]:
-    """Return the bridge's sink: one `ingest.store_batch` task per batch (msgspec JSON text).
+    """Return the bridge's sink: one `ingest.store_batch` task per batch.
 
     With `redis_url`, a ConfirmedSink: the bridge acknowledges MQTT messages only once their
-    readings are in the database, with several batches in flight if it asks for them. Without,
-    fire and forget (tests and tools that do not need the guarantee).
+    readings are in the database, with several batches in flight if it asks for them, and the
+    batch waits in Redis for the task. Without, fire and forget, the batch inline as msgspec
+    JSON text (tests and tools that do not need the guarantee).
     """
     if redis_url:
         settings = get_settings()

@@ -15,7 +15,7 @@ from shared.alerts.schemas import AlertChange
 from shared.alerts.service import list_urgent_levels
 from shared.config import get_settings
 from shared.db import session_scope
-from shared.ingest.schemas import batch_decoder
+from shared.ingest.schemas import batch_decoder, batch_unpacker
 from shared.ingest.urgent import URGENT_LEVELS_KEY, URGENT_LEVELS_TTL_S, levels_encoder
 from shared.pipeline import DEFAULT_RULES, process_batch, warm_up_pipeline
 from shared.realtime import Fanout
@@ -39,13 +39,19 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(get_settings().redis_url or "")
 
 
-def confirm_stored(batch_id: str, confirm_to: str | None = None) -> None:
-    """Tell the waiting bridge that the batch is committed (the key expires if nobody waits)."""
+def confirm_stored(
+    batch_id: str, confirm_to: str | None = None, payload_key: str | None = None
+) -> None:
+    """Tell the waiting bridge that the batch is committed (the key expires if nobody waits),
+    and delete the stored batch, if it came through Redis, in the same transaction."""
     if confirm_to is not None and confirm_to.startswith(CONFIRM_PREFIX):
         key, value = confirm_to, batch_id.encode()  # the sink's own list: ids of its batches
     else:
         key, value = stored_key(batch_id), b"1"  # tasks sent by a bridge of before confirm_to
-    _redis().pipeline().lpush(key, value).expire(key, CONFIRM_KEY_TTL_S).execute()
+    pipe = _redis().pipeline().lpush(key, value).expire(key, CONFIRM_KEY_TTL_S)
+    if payload_key is not None:
+        pipe.delete(payload_key)
+    pipe.execute()
 
 
 @lru_cache(maxsize=1)
@@ -110,15 +116,28 @@ PROCESS_WARM_UPS.append(warm_up)
     retry_backoff_max=60,
     retry_kwargs={"max_retries": 20},
 )
-def store_batch(payload: str, confirm_to: str | None = None) -> dict[str, Any]:
-    """Store one batch (msgspec-encoded JSON), confirm to the bridge, fan out its alert changes."""
-    batch = batch_decoder.decode(payload)
+def store_batch(
+    payload: str = "", confirm_to: str | None = None, payload_key: str | None = None
+) -> dict[str, Any]:
+    """Store one batch (inline msgspec JSON, or MessagePack under `payload_key` in Redis),
+    confirm to the bridge, fan out its alert changes."""
+    if payload_key is None:
+        batch = batch_decoder.decode(payload)
+    else:
+        packed = _redis().get(payload_key)
+        if packed is None:
+            # Deleted when its batch was confirmed (this is a redelivery of a task that
+            # committed), or expired after its bridge stopped waiting (MQTT redelivers the
+            # messages, under a new batch): either way there is nothing left to do.
+            log.warning("batch %s is no longer in Redis: stored already, or given up", payload_key)
+            return {"payload_key": payload_key, "missing": True}
+        batch = batch_unpacker.decode(packed)
 
     def after_commit(changes: list[AlertChange]) -> None:
         # Confirm first: the bridge's next batch waits for the confirmation, the alerts do not
         # (a few ms per change: Socket.IO, MQTT, one push task each). Emitting is best effort
         # after commit either way; if it raises, the retry stores nothing new and confirms again.
-        confirm_stored(batch.batch_id, confirm_to)
+        confirm_stored(batch.batch_id, confirm_to, payload_key)
         emit_and_queue_push(changes)
 
     result, _changes = process_batch(

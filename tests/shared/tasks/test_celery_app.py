@@ -13,9 +13,16 @@ import redis
 
 from shared.config import get_settings
 from shared.ingest.bridge import AsyncSink
-from shared.ingest.schemas import Batch, Reading
+from shared.ingest.schemas import Batch, Reading, batch_unpacker
 from shared.stack import StackState
-from shared.tasks.celery_app import BatchNotConfirmed, ConfirmedSink, ingest_sink, make_celery
+from shared.tasks.celery_app import (
+    PAYLOAD_TTL_MARGIN_S,
+    BatchNotConfirmed,
+    ConfirmedSink,
+    ingest_sink,
+    make_celery,
+    payload_key,
+)
 from shared.tasks.ingest import confirm_stored
 
 pytestmark = pytest.mark.stack
@@ -101,3 +108,26 @@ def test_an_urgent_batch_goes_to_the_urgent_queue(stack: StackState, sink: Confi
     while not settled and time.monotonic() < deadline:
         time.sleep(0.01)
     assert settled == [None] and sink.pending == 1
+
+
+def test_the_batch_waits_in_redis_and_the_task_carries_only_its_key(
+    stack: StackState, sink: ConfirmedSink
+) -> None:
+    broker = redis.Redis.from_url(stack.redis_url.rsplit("/", 1)[0] + "/9")
+    client = redis.Redis.from_url(stack.redis_url)
+    batch = _batch()
+    settled: list[BaseException | None] = []
+    sink.submit(batch, settled.append)
+    (message,) = broker.lrange("ingest", 0, -1)
+    key = payload_key(batch.batch_id)
+    assert key.encode() in message and b"AQ-01" not in message  # the readings are not inline
+    assert batch_unpacker.decode(client.get(key) or b"") == batch
+    # It outlives the sink's wait (1 s here), so a task that finds it gone knows the bridge
+    # gave up on it; then it expires.
+    assert 1 + PAYLOAD_TTL_MARGIN_S - 2 <= client.ttl(key) <= 1 + PAYLOAD_TTL_MARGIN_S
+    confirm_stored(batch.batch_id, sink.confirm_to, key)  # as the worker does after commit
+    assert client.exists(key) == 0
+    deadline = time.monotonic() + 5
+    while not settled and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert settled == [None]

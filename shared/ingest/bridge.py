@@ -116,6 +116,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import compress
 from types import FrameType
 from typing import Any, Protocol, runtime_checkable
@@ -197,6 +198,11 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
         username=unquote(parts.username) if parts.username is not None else None,
         password=unquote(parts.password) if parts.password is not None else None,
     )
+
+
+def _each(predicate: Callable[[Reading], bool], readings: list[Reading]) -> list[bool]:
+    """Apply a plain predicate to each reading, in order."""
+    return [predicate(r) for r in readings]
 
 
 @dataclass
@@ -309,6 +315,12 @@ class Bridge:
         self.in_flight = in_flight if self._async else 1  # a plain callable returns when done
         # The urgent lane needs an AsyncSink: a plain sink holds the flusher for a whole batch.
         self._urgent = urgent if self._async else None
+        # The predicate over one message's readings: UrgentLevels has a loop of its own.
+        self._urgent_flags: Callable[[list[Reading]], list[bool]] | None = None
+        if self._urgent is not None:
+            self._urgent_flags = getattr(self._urgent, "flags", None) or partial(
+                _each, self._urgent
+            )
         self._clock = clock
 
         # One condition guards the batches, the counters and the flags below. Its lock is an
@@ -614,7 +626,7 @@ class Bridge:
         An item is (readings, rejects, ack key or -1 when the message owes no acknowledgement).
         """
         limit = self.max_batch
-        urgent = self._urgent
+        urgent = self._urgent_flags
         with self._cond:
             counters = self._counters
             for readings, rejects, ack in items:
@@ -630,7 +642,7 @@ class Bridge:
                 cur = self._current or self._open(now)
                 hot_batch: _Pending | None = None
                 if urgent is not None and readings:
-                    flags = [urgent(r) for r in readings]  # once each: the predicate has state
+                    flags = urgent(readings)  # once each, in order: the predicate has state
                     if True in flags:
                         hot_batch = self._urgent_current
                         if hot_batch is None or len(hot_batch.readings) < limit:

@@ -123,3 +123,16 @@ def test_a_bridge_reads_the_levels_a_worker_wrote(stack: StackState) -> None:
     finally:
         levels.close()
         client.delete(URGENT_LEVELS_KEY)
+
+
+def test_flags_over_a_message_s_readings_match_one_call_per_reading() -> None:
+    # The bridge asks once per message (a SenML pack carries many datastreams); the state
+    # machine must come out the same as reading by reading, in order, across messages.
+    values = [20, 39, 25, 20, 33, 20, 20, 20, 20, 40, 10, 10, 10, 10, 10, 10]
+    stream = [r(v, sensor=f"WX-0{t % 3}", ts=t * 2.0) for t, v in enumerate(values)]
+    stream.insert(5, r(39, metric="humidity"))  # no rule on the metric: never urgent
+    one, many = UrgentLevels([HEAT], sticky_s=5.0), UrgentLevels([HEAT], sticky_s=5.0)
+    expected = [one(x) for x in stream]
+    got = many.flags(stream[:4]) + many.flags(stream[4:11]) + many.flags(stream[11:])
+    assert got == expected and True in got and got.count(False) >= 4
+    assert many._hot == one._hot

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -71,10 +70,6 @@ class RuleCache:
 
 
 DEFAULT_RULES = RuleCache()
-
-
-def _by_time(row: tuple[int, float]) -> int:
-    return row[0]
 
 
 class ConflictMemory:
@@ -145,25 +140,29 @@ def _store_and_judge(
             session=session, batch=batch, index=index, retention_days=retention_days,
             now=now.timestamp(), assume_new=assume_new,
         )  # fmt: skip
-        # Each datastream's newest reading (microseconds), and its readings newer than its
-        # latest state before this batch, so that threshold rules judge every one in time order
-        # (older ones came late: not judged).
-        newest_us: dict[int, tuple[DatastreamKey, int, float]] = {}
-        fresh: dict[int, list[tuple[int, float]]] = defaultdict(list)
-        advanced = outcome.advanced
-        before_us = {ds: to_us(ts) for ds, (ts, _v) in outcome.previous.items()}
-        for _seq, key, us, value in outcome.stored:
-            ds = key.datastream_id
-            if ds not in advanced:
-                continue  # a newer batch was judged already: this one must not undo its verdict
-            before = before_us.get(ds)
-            if before is None or us > before:
-                fresh[ds].append((us, value))
-            cur = newest_us.get(ds)
-            if cur is None or us > cur[1]:
-                newest_us[ds] = (key, us, value)
-        newest = {ds: (key, from_us(us), value) for ds, (key, us, value) in newest_us.items()}
-        series = {ds: [v for _t, v in sorted(rows, key=_by_time)] for ds, rows in fresh.items()}
+        # Each datastream's newest reading, and its readings newer than its latest state before
+        # this batch, in time order, so that threshold rules judge every one in turn (older
+        # ones came late: not judged). Only datastreams whose latest state this batch moved
+        # forward: for the others a newer batch was judged already, and this one must not undo
+        # its verdict.
+        newest: dict[int, tuple[DatastreamKey, datetime, float]] = {}
+        series: dict[int, list[float]] = {}
+        by_ds = outcome.by_datastream
+        for ds in outcome.advanced:
+            group = by_ds.get(ds)
+            if group is None:
+                continue
+            key, rows = group
+            rows.sort()  # by time: a datastream's times are unique within a batch
+            us, value = rows[-1]
+            newest[ds] = (key, from_us(us), value)
+            before = outcome.previous.get(ds)
+            if before is not None:
+                before_us = to_us(before[0])
+                if rows[0][0] <= before_us:
+                    rows = [row for row in rows if row[0] > before_us]
+            if rows:
+                series[ds] = [v for _us, v in rows]
         specs = rules.get(session=session)
         observed = observe_batch(
             session=session, rules=specs, newest=newest, previous=outcome.previous, now=now,

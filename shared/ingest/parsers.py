@@ -222,17 +222,7 @@ def _parse_pack(
     elif any(r.bver is not _UNSET and r.bver > SENML_VERSION for r in records):
         return [], [_reject(topic, payload, _MALFORMED, _VERSION_DETAIL)]
 
-    bases = _Bases()
-    readings: list[Reading] = []
-    rejects: list[Reject] = []
-    for index, item in enumerate(records):
-        if fast:
-            record = item
-        else:
-            record = _checked_record(topic, index, item, bases, rejects)
-            if record is None:
-                continue
-        _resolve(topic, index, record, bases, info, now, readings, rejects)
+    readings, rejects = _resolve_all(topic, records, fast, info, now)
     if not readings and not rejects:
         return [], [_reject(topic, payload, _MALFORMED, "SenML pack without any value")]
     return readings, rejects
@@ -320,74 +310,94 @@ def _apply_bases(item: dict[str, Any], bases: _Bases) -> None:
             setattr(bases, label, raw)
 
 
-def _resolve(
-    topic: str,
-    index: int,
-    rec: SenMLRecord,
-    bases: _Bases,
-    info: TopicInfo,
-    now: float,
-    readings: list[Reading],
-    rejects: list[Reject],
-) -> None:
-    """Resolve one record against the bases in force (RFC 8428 §4.6) and emit it."""
-    if rec.bn is not _UNSET:
-        bases.bn = rec.bn
-    if rec.bt is not _UNSET:
-        bases.bt = rec.bt
-    if rec.bu is not _UNSET:
-        bases.bu = rec.bu
-    if rec.bv is not _UNSET:
-        bases.bv = rec.bv
-    n = rec.n
-    v = rec.v
-    if v is _UNSET:
-        others = [k for k in ("vs", "vb", "vd", "s") if getattr(rec, k) is not _UNSET]
-        if not others and n is _UNSET:
-            return  # a record of base fields only: lenient, they apply to the records after it
-        what = "/".join(others) + " values are not supported" if others else "no value (v)"
-        rejects.append(_record_reject(topic, rec, _BAD_VALUE, _label(index, rec, bases, what)))
-        return
-    # Name: RFC 8428 §4.5.1, base name and name concatenated.
-    if bases.bn is None:
-        detail = _label(index, rec, bases, "base name (bn) of an earlier record is invalid")
-        rejects.append(_record_reject(topic, rec, _MALFORMED, detail))
-        return
-    parts = _split_name(bases.bn + ("" if n is _UNSET else n), info)
-    if type(parts) is str:
-        rejects.append(_record_reject(topic, rec, _MALFORMED, f"record {index}: {parts}"))
-        return
-    sensor, metric = parts
-    # Time: RFC 8428 §4.5.3, base time plus time; below 2**28 it is relative to now.
-    if bases.bt is None:
-        detail = _label(index, rec, bases, "base time (bt) of an earlier record is invalid")
-        rejects.append(_record_reject(topic, rec, _BAD_TIMESTAMP, detail))
-        return
-    ts = bases.bt + (0.0 if rec.t is _UNSET else rec.t)
-    if ts < RELATIVE_TIME_LIMIT:
-        ts += now
-    if not MIN_EPOCH <= ts <= MAX_EPOCH:  # also false for NaN
-        detail = _label(index, rec, bases, "time is not in the years 1-9999")
-        rejects.append(_record_reject(topic, rec, _BAD_TIMESTAMP, detail))
-        return
-    # Value: RFC 8428 §4.5.4, base value plus value.
-    if bases.bv is None:
-        detail = _label(index, rec, bases, "base value (bv) of an earlier record is invalid")
-        rejects.append(_record_reject(topic, rec, _BAD_VALUE, detail))
-        return
-    value = bases.bv + v
-    if not math.isfinite(value):
-        detail = _label(index, rec, bases, "value is not a finite number")
-        rejects.append(_record_reject(topic, rec, _BAD_VALUE, detail))
-        return
-    # Unit: RFC 8428 §4.5.2, the record's unit or else the base unit (SenML unit names as-is).
-    unit = rec.u if rec.u is not _UNSET else (bases.bu or "")
-    if not unit.isascii() and not _encodable(unit):
-        # A lone surrogate (a "\\ud800" escape) would make the whole batch unencodable later.
-        detail = _label(index, rec, bases, "unit is not valid Unicode")
-        rejects.append(_record_reject(topic, rec, _MALFORMED, detail))
-        return
-    readings.append(Reading(sensor, metric, ts, value, unit, info.district, info.sensor_type))
+def _resolve_all(
+    topic: str, records: list[Any], fast: bool, info: TopicInfo, now: float
+) -> tuple[list[Reading], list[Reject]]:
+    """Resolve each record against the bases in force (RFC 8428 §4.6) and emit it.
+
+    One loop for the whole pack, its names bound locally: a pack's records cost about 1.5 us
+    each here, a third of that in per-record calls and global lookups before this was one loop.
+    """
+    unset = _UNSET
+    isfinite = math.isfinite
+    make = Reading
+    split_name = _split_name
+    district, sensor_type = info.district, info.sensor_type
+    bases = _Bases()
+    readings: list[Reading] = []
+    rejects: list[Reject] = []
+    for index, item in enumerate(records):
+        if fast:
+            rec: SenMLRecord = item
+        else:
+            checked = _checked_record(topic, index, item, bases, rejects)
+            if checked is None:
+                continue
+            rec = checked
+        if rec.bn is not unset:
+            bases.bn = rec.bn
+        if rec.bt is not unset:
+            bases.bt = rec.bt
+        if rec.bu is not unset:
+            bases.bu = rec.bu
+        if rec.bv is not unset:
+            bases.bv = rec.bv
+        n = rec.n
+        v = rec.v
+        if v is unset:
+            others = [k for k in ("vs", "vb", "vd", "s") if getattr(rec, k) is not unset]
+            if not others and n is unset:
+                continue  # a record of base fields only: lenient, they apply to those after it
+            what = "/".join(others) + " values are not supported" if others else "no value (v)"
+            rejects.append(_record_reject(topic, rec, _BAD_VALUE, _label(index, rec, bases, what)))
+            continue
+        # Name: RFC 8428 §4.5.1, base name and name concatenated.
+        bn = bases.bn
+        if bn is None:
+            detail = _label(index, rec, bases, "base name (bn) of an earlier record is invalid")
+            rejects.append(_record_reject(topic, rec, _MALFORMED, detail))
+            continue
+        parts = split_name(bn if n is unset else bn + n, info)
+        if type(parts) is str:
+            rejects.append(_record_reject(topic, rec, _MALFORMED, f"record {index}: {parts}"))
+            continue
+        # Time: RFC 8428 §4.5.3, base time plus time; below 2**28 it is relative to now.
+        bt = bases.bt
+        if bt is None:
+            detail = _label(index, rec, bases, "base time (bt) of an earlier record is invalid")
+            rejects.append(_record_reject(topic, rec, _BAD_TIMESTAMP, detail))
+            continue
+        t = rec.t
+        ts = bt + (0.0 if t is unset else t)  # a float even where a base was an int
+        if ts < RELATIVE_TIME_LIMIT:
+            ts += now
+        if not MIN_EPOCH <= ts <= MAX_EPOCH:  # also false for NaN
+            detail = _label(index, rec, bases, "time is not in the years 1-9999")
+            rejects.append(_record_reject(topic, rec, _BAD_TIMESTAMP, detail))
+            continue
+        # Value: RFC 8428 §4.5.4, base value plus value.
+        bv = bases.bv
+        if bv is None:
+            detail = _label(index, rec, bases, "base value (bv) of an earlier record is invalid")
+            rejects.append(_record_reject(topic, rec, _BAD_VALUE, detail))
+            continue
+        value = bv + v
+        if not isfinite(value):
+            detail = _label(index, rec, bases, "value is not a finite number")
+            rejects.append(_record_reject(topic, rec, _BAD_VALUE, detail))
+            continue
+        # Unit: RFC 8428 §4.5.2, the record's unit or else the base unit (SenML unit names as-is).
+        unit = rec.u
+        if unit is unset:
+            unit = bases.bu or ""
+        if not unit.isascii() and not _encodable(unit):
+            # A lone surrogate (a "\\ud800" escape) would make the whole batch unencodable later.
+            detail = _label(index, rec, bases, "unit is not valid Unicode")
+            rejects.append(_record_reject(topic, rec, _MALFORMED, detail))
+            continue
+        sensor, metric = parts  # type: ignore[misc]
+        readings.append(make(sensor, metric, ts, value, unit, district, sensor_type))
+    return readings, rejects
 
 
 def _label(index: int, rec: SenMLRecord, bases: _Bases, what: str) -> str:

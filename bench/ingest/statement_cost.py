@@ -1,12 +1,13 @@
-"""PostgreSQL CPU per reading of the worker's batch statement: plain INSERT against ON CONFLICT.
+"""PostgreSQL CPU per reading of the worker's two ways to store a batch.
 
     .venv/bin/python -m bench.ingest.statement_cost [--batch 5000] [--batches 60] [--rounds 3]
 
 Starts a private stack (fsync on, as the bench), migrates and seeds the demo city, marks the
 window-sum datastreams, then stores batches of new readings over the bench's background
-datastreams through the worker's two statements (`_INSERT_NEW`, the usual path, and
-`_INSERT_SAFE`, the ON CONFLICT DO NOTHING fallback, which every batch used before), after the
-same binary COPY into staging. Rounds alternate the two so that the growing table costs both
+datastreams both ways: the usual one (`_insert_direct`: binary COPY straight into
+`observation`, then the latest states and per-minute sums from arrays) and the fallback
+(binary COPY into the staging table, then `_INSERT_SAFE`, ON CONFLICT DO NOTHING, which every
+batch took before 2026-12-07). Rounds alternate the two so that the growing table costs both
 alike. It reports the CPU of every PostgreSQL process (backend, WAL writer, checkpointer) per
 reading and the wall time per batch, medians over rounds, and their ratio. Stops and purges the
 stack at the end.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bench.common import private_stack, seed_city
 
@@ -66,32 +67,41 @@ def _measure(args: argparse.Namespace, state: StackState, ids: list[int]) -> Non
 
     clock = [time.time() - 3600.0]
 
-    def copy_rows(n: int) -> bytes:
-        rows = bytearray(flows._COPY_HEADER)
+    def batch(n: int) -> tuple[bytes, bytes, dict[int, tuple[None, list[tuple[int, float]]]]]:
+        """One batch both ways: staging rows (with seq), direct rows, and rows per datastream."""
+        staged, direct = bytearray(flows._COPY_HEADER), bytearray(flows._COPY_HEADER)
+        by_ds: dict[int, tuple[None, list[tuple[int, float]]]] = {}
         for i in range(n):
             clock[0] += 1e-5  # unique phenomenon times, as the bench's scheduled stamps
             us = flows.epoch_to_us(clock[0])
-            rows += flows._COPY_ROW.pack(4, 4, i, 4, ids[i % len(ids)], 8,
-                                         us - flows._PG_EPOCH_US, 8, 1.0 + i % 7)  # fmt: skip
-        return bytes(rows + flows._COPY_TRAILER)
+            ds, value = ids[i % len(ids)], 1.0 + i % 7
+            staged += flows._COPY_ROW.pack(4, 4, i, 4, ds, 8, us - flows._PG_EPOCH_US, 8, value)
+            direct += flows._COPY_ROW_DIRECT.pack(3, 4, ds, 8, us - flows._PG_EPOCH_US, 8, value)
+            by_ds.setdefault(ds, (None, []))[1].append((us, value))
+        return bytes(staged + flows._COPY_TRAILER), bytes(direct + flows._COPY_TRAILER), by_ds
 
-    statements = {"plain INSERT (now)": flows._INSERT_NEW,
-                  "ON CONFLICT (before)": flows._INSERT_SAFE}  # fmt: skip
-    cpu: dict[str, list[float]] = {k: [] for k in statements}
-    wall: dict[str, list[float]] = {k: [] for k in statements}
+    def store_direct(b: tuple[bytes, bytes, dict[int, Any]]) -> None:
+        flows._insert_direct(conn, b[1], b[2])
+
+    def store_safe(b: tuple[bytes, bytes, dict[int, Any]]) -> None:
+        with conn.cursor() as cur:
+            with cur.copy(
+                "COPY obs_staging (seq, datastream_id, phenomenon_time, result) "
+                "FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.write(b[0])
+            cur.execute(flows._INSERT_SAFE)
+            cur.fetchall()
+
+    ways = {"direct COPY (now)": store_direct, "staging + ON CONFLICT": store_safe}
+    cpu: dict[str, list[float]] = {k: [] for k in ways}
+    wall: dict[str, list[float]] = {k: [] for k in ways}
     for r in range(args.rounds):
-        for name, sql in statements.items():
-            payloads = [copy_rows(args.batch) for _ in range(args.batches)]
+        for name, store in ways.items():
+            payloads = [batch(args.batch) for _ in range(args.batches)]
             c0, w0 = pg_cpu(), time.perf_counter()
-            for rows in payloads:
-                with conn.cursor() as cur:
-                    with cur.copy(
-                        "COPY obs_staging (seq, datastream_id, phenomenon_time, result) "
-                        "FROM STDIN (FORMAT BINARY)"
-                    ) as copy:
-                        copy.write(rows)
-                    cur.execute(sql)
-                    cur.fetchall()
+            for b in payloads:
+                store(b)
                 conn.commit()
             w1 = time.perf_counter()
             time.sleep(0.5)  # let the WAL writer finish this round's share
@@ -102,14 +112,15 @@ def _measure(args: argparse.Namespace, state: StackState, ids: list[int]) -> Non
             print(f"round {r + 1} {name:22} PostgreSQL CPU {cpu[name][-1]:5.2f} us/reading, "
                   f"{wall[name][-1]:6.1f} ms/batch", flush=True)  # fmt: skip
     conn.close()
-    ours, base = (statistics.median(cpu[k]) for k in statements)
-    ours_w, base_w = (statistics.median(wall[k]) for k in statements)
+    ours, base = (statistics.median(cpu[k]) for k in ways)
+    ours_w, base_w = (statistics.median(wall[k]) for k in ways)
     print(f"\nmedians over {args.rounds} rounds of {args.batches} batches of {args.batch}:")
     print(
-        f"  PostgreSQL CPU per reading: {ours:.2f} us now, {base:.2f} us before "
+        f"  PostgreSQL CPU per reading: {ours:.2f} us direct, {base:.2f} us staging + ON CONFLICT "
         f"({ours / base:.2f}x)"
     )
-    print(f"  wall per batch: {ours_w:.1f} ms now, {base_w:.1f} ms before ({ours_w / base_w:.2f}x)")
+    ratio = ours_w / base_w
+    print(f"  wall per batch: {ours_w:.1f} ms direct, {base_w:.1f} ms staging ({ratio:.2f}x)")
 
 
 if __name__ == "__main__":

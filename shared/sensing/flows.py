@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -133,7 +134,11 @@ _DAY_US = 86_400_000_000
 # int4, datastream_id int4, phenomenon_time int8 (microseconds since 2000), result float8.
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _COPY_ROW = struct.Struct("!hiiiiiqid")
+# The same without seq: straight into `observation` (datastream_id, phenomenon_time, result).
+_COPY_ROW_DIRECT = struct.Struct("!hiiiqid")
 _COPY_TRAILER = b"\xff\xff"
+_MINUTE_US = 60_000_000
+_value_of = itemgetter(1)
 
 
 def to_us(ts: datetime) -> int:
@@ -143,7 +148,8 @@ def to_us(ts: datetime) -> int:
 
 def from_us(us: int) -> datetime:
     """Return microseconds since the Unix epoch as an aware UTC datetime."""
-    return _UNIX_EPOCH + timedelta(microseconds=us)
+    # Seconds and microseconds apart: a quarter faster than timedelta(microseconds=us).
+    return _UNIX_EPOCH + timedelta(0, us // 1_000_000, us % 1_000_000)
 
 
 def epoch_to_us(ts: float) -> int:
@@ -300,6 +306,7 @@ def ingest_batch(
     by_ds: dict[int, tuple[DatastreamKey, list[tuple[int, float]]]] = {}
     copy_rows = bytearray(_COPY_HEADER)
     pack = _COPY_ROW.pack
+    pack_direct = _COPY_ROW_DIRECT.pack
     for i, r in enumerate(batch.readings):
         seq = base + i
         combo = (r.sensor, r.metric, r.unit, r.district, r.sensor_type)
@@ -322,7 +329,10 @@ def ingest_batch(
                 good[(ds, us)] = len(stored)
                 value = float(value)
                 stored.append((seq, key, us, value))
-                copy_rows += pack(4, 4, seq, 4, ds, 8, us - _PG_EPOCH_US, 8, value)
+                if assume_new:  # straight into observation (see _insert_direct)
+                    copy_rows += pack_direct(3, 4, ds, 8, us - _PG_EPOCH_US, 8, value)
+                else:
+                    copy_rows += pack(4, 4, seq, 4, ds, 8, us - _PG_EPOCH_US, 8, value)
                 group = by_ds.get(ds)
                 if group is None:
                     group = by_ds[ds] = (key, [])
@@ -343,9 +353,15 @@ def ingest_batch(
             session, {_UNIX_DAY0 + timedelta(days=d) for d in range(first, last + 1)}
         )
         copy_rows += _COPY_TRAILER
-        outcome.previous, outcome.advanced = _copy_and_upsert(
-            session, stored, copy_rows, result, dead, assume_new=assume_new
-        )
+        if assume_new:
+            raw = session.connection().connection.dbapi_connection
+            assert raw is not None
+            outcome.previous, outcome.advanced = _insert_direct(raw, copy_rows, by_ds)
+            result.stored = len(stored)
+        else:
+            outcome.previous, outcome.advanced = _copy_and_upsert(
+                session, stored, copy_rows, result, dead
+            )
         refused = {d.seq for d in dead}
         if refused:  # clashes found by the statement (rare): regroup what was really stored
             stored = [s for s in stored if s[0] not in refused]
@@ -363,56 +379,138 @@ class BatchConflict(Exception):
     """A batch stored with `assume_new` held a reading already stored: roll back, store again."""
 
 
+# The latest-state part of both batch statements: `prev` reads (and locks) the datastreams'
+# latest states, `up` moves them forward. {ids}: the batch's datastream ids; {newest}: one
+# (datastream_id, phenomenon_time, result) row per datastream, its newest reading.
 _PREV_AND_UP = (
-    "WITH prev AS (SELECT l.datastream_id, l.phenomenon_time, l.result "
+    "prev AS (SELECT l.datastream_id, l.phenomenon_time, l.result "
     "  FROM datastream_latest l "
-    "  WHERE l.datastream_id IN (SELECT datastream_id FROM obs_staging) "
+    "  WHERE l.datastream_id IN ({ids}) "
     "  ORDER BY l.datastream_id FOR UPDATE OF l), "
     "up AS (INSERT INTO datastream_latest "
     "  (datastream_id, phenomenon_time, result, updated_at) "
-    "  SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, result, now() "
-    "  FROM obs_staging ORDER BY datastream_id, phenomenon_time DESC "
+    "  SELECT datastream_id, phenomenon_time, result, now() FROM ({newest}) n "
+    "  ORDER BY datastream_id "
     "  ON CONFLICT (datastream_id) DO UPDATE SET "
     "  phenomenon_time = EXCLUDED.phenomenon_time, result = EXCLUDED.result,"
     "  updated_at = EXCLUDED.updated_at "
     "  WHERE datastream_latest.phenomenon_time <= EXCLUDED.phenomenon_time "
     "  RETURNING datastream_id), "
 )
+# {sums}: (datastream_id, minute, n, total) rows, each datastream-minute once.
 _SUMS_OF = (
     "sums AS (INSERT INTO observation_minute (datastream_id, minute, n, total) "
-    "  SELECT r.datastream_id, date_trunc('minute', r.phenomenon_time, 'UTC'), count(*),"
-    "  sum(r.result) FROM {rows} r JOIN window_sum_stream w USING (datastream_id) "
-    "  GROUP BY 1, 2 ORDER BY 1, 2 "
+    "  SELECT s.* FROM ({sums}) s JOIN window_sum_stream w USING (datastream_id) "
+    "  ORDER BY 1, 2 "
     "  ON CONFLICT (datastream_id, minute) DO UPDATE SET "
     "  n = observation_minute.n + EXCLUDED.n, "
     "  total = observation_minute.total + EXCLUDED.total) "
     "SELECT 0, datastream_id, phenomenon_time, result FROM prev "
     "UNION ALL SELECT 1, datastream_id, NULL, NULL FROM up"
 )
+_STAGED_NEWEST = (
+    "SELECT DISTINCT ON (datastream_id) datastream_id, phenomenon_time, result "
+    "FROM obs_staging ORDER BY datastream_id, phenomenon_time DESC"
+)
 # ON CONFLICT DO NOTHING inserts each row speculatively (an index probe, the insertion, then a
-# confirmation WAL record): the statement costs 9-12 us of PostgreSQL CPU per reading, against
-# 6-7 with a plain INSERT (bench/ingest/README.md, "A plain INSERT"). A batch holding a row
-# stored before is rare (a worker killed before its ack, a sensor's QoS 1 resend), so the worker
-# inserts plainly first and takes this form only when that raises.
+# confirmation WAL record): with the staging table, 9-12 us of PostgreSQL CPU per reading. A
+# batch holding a row stored before is rare (a worker killed before its ack, a sensor's QoS 1
+# resend), so the worker first COPYs straight into `observation` (_insert_direct) and takes
+# this form only when that raises.
 _INSERT_SAFE = (
-    _PREV_AND_UP
+    "WITH "
+    + _PREV_AND_UP.format(ids="SELECT datastream_id FROM obs_staging", newest=_STAGED_NEWEST)
     + (
         "ins AS (INSERT INTO observation (datastream_id, phenomenon_time, result) "
         "  SELECT datastream_id, phenomenon_time, result FROM obs_staging "
         "  ON CONFLICT DO NOTHING RETURNING datastream_id, phenomenon_time, result), "
     )
-    + _SUMS_OF.format(rows="ins")
+    # Exactly the rows inserted, never a redelivered one.
+    + _SUMS_OF.format(
+        sums="SELECT datastream_id, date_trunc('minute', phenomenon_time, 'UTC'), count(*)::int,"
+        " sum(result) FROM ins GROUP BY 1, 2"
+    )
     + " UNION ALL SELECT 2, count(*)::int, NULL, NULL FROM ins"
 )
-# Every staged row is inserted or the statement fails, so the sums read the staging table.
-_INSERT_NEW = (
-    _PREV_AND_UP
-    + (
-        "ins AS (INSERT INTO observation (datastream_id, phenomenon_time, result) "
-        "  SELECT datastream_id, phenomenon_time, result FROM obs_staging), "
+# After a batch's rows went into `observation` by COPY, the rest from arrays the worker
+# computed: each datastream's newest reading, each datastream-minute's count and sum.
+_UPSERT_DIRECT = (
+    "WITH "
+    + _PREV_AND_UP.format(
+        ids="SELECT unnest(%(ids)s::int[])",
+        newest="SELECT * FROM unnest(%(ids)s::int[], %(times)s::timestamptz[], "
+        "%(values)s::float8[]) AS b(datastream_id, phenomenon_time, result)",
     )
-    + _SUMS_OF.format(rows="obs_staging")
+    + _SUMS_OF.format(
+        sums="SELECT * FROM unnest(%(m_ids)s::int[], %(minutes)s::timestamptz[], "
+        "%(counts)s::int[], %(totals)s::float8[]) AS m(datastream_id, minute, n, total)"
+    )
 )
+
+
+def _insert_direct(
+    raw: psycopg.Connection[Any],
+    copy_rows: bytes | bytearray,
+    by_ds: dict[int, tuple[DatastreamKey, list[tuple[int, float]]]],
+) -> tuple[dict[int, tuple[datetime, float]], set[int]]:
+    """COPY a batch of new readings straight into `observation`, then move the latest states
+    and per-minute sums; return prior latest values and the datastreams moved forward.
+
+    Raises BatchConflict if a reading was stored before (the unique violation aborts the COPY
+    and the transaction). Without the staging table and the statement that reads it back, a
+    batch costs PostgreSQL less CPU a reading (bench/ingest/README.md).
+    """
+    ids: list[int] = []
+    times: list[datetime] = []
+    values: list[float] = []
+    m_ids: list[int] = []
+    minutes: list[datetime] = []
+    counts: list[int] = []
+    totals: list[float] = []
+    for ds in sorted(by_ds):
+        rows = by_ds[ds][1]
+        # In time order (a datastream's times are unique within a batch): cheaper than max()
+        # and min() over the tuples, and alert evaluation's own sort then finds them in order.
+        rows.sort()
+        newest_us, newest_value = rows[-1]
+        ids.append(ds)
+        times.append(from_us(newest_us))
+        values.append(newest_value)
+        last = newest_us - newest_us % _MINUTE_US
+        if rows[0][0] >= last:  # the usual case: all of its readings in one minute
+            per_minute = [(last, len(rows), math.fsum(map(_value_of, rows)))]
+        else:
+            grouped: dict[int, list[float]] = {}
+            for us, v in rows:
+                grouped.setdefault(us - us % _MINUTE_US, []).append(v)
+            per_minute = [(m, len(vs), math.fsum(vs)) for m, vs in grouped.items()]
+        for minute, n, total in per_minute:
+            m_ids.append(ds)
+            minutes.append(from_us(minute))
+            counts.append(n)
+            totals.append(total)
+    with raw.cursor() as cur:
+        try:
+            with cur.copy(
+                "COPY observation (datastream_id, phenomenon_time, result) "
+                "FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.write(copy_rows)
+        except psycopg.errors.UniqueViolation as e:
+            raise BatchConflict(str(e)) from e
+        cur.execute(
+            _UPSERT_DIRECT,
+            {"ids": ids, "times": times, "values": values, "m_ids": m_ids,
+             "minutes": minutes, "counts": counts, "totals": totals},
+        )  # fmt: skip
+        previous: dict[int, tuple[datetime, float]] = {}
+        advanced: set[int] = set()
+        for kind, ds, ts, value in cur.fetchall():
+            if kind == 0:
+                previous[ds] = (ts, value)
+            else:
+                advanced.add(ds)
+    return previous, advanced
 
 
 def _copy_and_upsert(
@@ -421,11 +519,9 @@ def _copy_and_upsert(
     copy_rows: bytes | bytearray,
     result: IngestResult,
     dead: list[_DeadRow],
-    *,
-    assume_new: bool = False,
 ) -> tuple[dict[int, tuple[datetime, float]], set[int]]:
-    """COPY into staging, insert new rows, flag conflicting duplicates; return prior latest
-    values and the datastreams whose latest state this batch moved forward.
+    """COPY into staging, insert the rows not stored yet, flag conflicting duplicates; return
+    prior latest values and the datastreams whose latest state this batch moved forward.
 
     `copy_rows` is `stored` in binary COPY format, header and trailer included, built by the
     caller's loop: psycopg's write_row and a datetime per reading cost 2-3 us a reading more.
@@ -451,21 +547,13 @@ def _copy_and_upsert(
         # very first row, still uncommitted elsewhere, is not seen). The upsert never moves a
         # datastream back in phenomenon time and holds the row until commit, so batches of one
         # sensor are judged in time order: one whose newest reading is older than the latest
-        # (it came late) advances nothing. `ins` counts the rows that were not there yet (with
-        # `assume_new` all of them, or the statement fails).
+        # (it came late) advances nothing. `ins` counts the rows that were not there yet.
         # `sums` adds exactly those rows (never a redelivered one) to the per-minute sums of
         # the datastreams a window-mean rule watches (WindowSumStream): the rule then reads
         # up to 1,440 sums per datastream for 24 h, not a day of raw rows. Its minute rows are
         # locked only by batches that already hold the datastream's latest-state row (`prev`),
         # so two batches never take them in opposite orders.
-        if not assume_new:
-            cur.execute(_INSERT_SAFE)
-        else:
-            try:
-                cur.execute(_INSERT_NEW)
-            except psycopg.errors.UniqueViolation as e:
-                raise BatchConflict(str(e)) from e
-            result.stored = len(stored)
+        cur.execute(_INSERT_SAFE)
         previous: dict[int, tuple[datetime, float]] = {}
         advanced: set[int] = set()
         for kind, ds, ts, value in cur.fetchall():

@@ -269,3 +269,34 @@ def test_concurrent_batches_keep_exact_sums_without_deadlock(engine: Engine) -> 
                     s.execute(text("INSERT INTO window_sum_stream VALUES (:d, :w, :a, :r)"),
                               {"d": row[0], "w": row[1], "a": row[2], "r": row[3]})  # fmt: skip
             s.commit()
+
+
+def test_a_batch_copied_straight_into_observation_keeps_the_same_sums(
+    db_session: Session, index: DatastreamIndex
+) -> None:
+    # The worker's usual path (assume_new): rows go into `observation` by COPY and the sums
+    # come from arrays the worker computed, not from a staged copy of the rows.
+    now = time.time()
+    ds = _ds(db_session, index, "AQ-03", "pm25")
+    unmarked = _ds(db_session, index, "AQ-03", "pm10")
+    _mark(db_session, {ds: DAY})
+    start = now - now % 60 - 180  # a whole minute; the batch spans four of them
+    for offset, base in ((0.0, 10.0), (0.5, 20.0)):  # the second batch adds to the same minutes
+        readings = [Reading("AQ-03", "pm25", start + offset + i * 1.7, base + (i % 13) * 0.1)
+                    for i in range(120)]  # fmt: skip
+        readings.append(Reading("AQ-03", "pm10", start + offset, 5.0))
+        out = ingest_batch(session=db_session, batch=_batch(readings), index=index,
+                           assume_new=True)  # fmt: skip
+        assert out.result.stored == 121 and {ds, unmarked} <= out.advanced
+        got, raw = _sums(db_session, ds), _raw_sums(db_session, ds)
+        assert got.keys() == raw.keys() and len(got) == 4
+        for minute, (n, total) in raw.items():
+            assert got[minute][0] == n and got[minute][1] == pytest.approx(total, rel=1e-12)
+    assert _sums(db_session, unmarked) == {}
+    latest = db_session.execute(
+        text("SELECT phenomenon_time, result FROM datastream_latest WHERE datastream_id = :ds"),
+        {"ds": ds},
+    ).one()
+    newest = max(readings[:-1], key=lambda r: r.ts)
+    assert latest.result == newest.value
+    assert abs(latest.phenomenon_time.timestamp() - newest.ts) < 1e-6

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from shared.ingest.schemas import Batch, Reading
-from shared.sensing.flows import DatastreamIndex, ingest_batch
+from shared.sensing.flows import DatastreamIndex, epoch_to_us, from_us, ingest_batch
 from shared.sensing.service import (
     arm_window_sum_streams,
     prune_window_sums,
@@ -298,5 +298,5 @@ def test_a_batch_copied_straight_into_observation_keeps_the_same_sums(
         {"ds": ds},
     ).one()
     newest = max(readings[:-1], key=lambda r: r.ts)
-    assert latest.result == newest.value
-    assert abs(latest.phenomenon_time.timestamp() - newest.ts) < 1e-6
+    assert latest.result == newest.value  # to the microsecond: the times travel as integers
+    assert latest.phenomenon_time == from_us(epoch_to_us(newest.ts))

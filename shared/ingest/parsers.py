@@ -25,6 +25,7 @@ import json
 import math
 import re
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -326,6 +327,7 @@ def _resolve_all(
     bases = _Bases()
     readings: list[Reading] = []
     rejects: list[Reject] = []
+    refuse = partial(_refuse, rejects, topic, bases)
     for index, item in enumerate(records):
         if fast:
             rec: SenMLRecord = item
@@ -349,13 +351,12 @@ def _resolve_all(
             if not others and n is unset:
                 continue  # a record of base fields only: lenient, they apply to those after it
             what = "/".join(others) + " values are not supported" if others else "no value (v)"
-            rejects.append(_record_reject(topic, rec, _BAD_VALUE, _label(index, rec, bases, what)))
+            refuse(index, rec, _BAD_VALUE, what)
             continue
         # Name: RFC 8428 §4.5.1, base name and name concatenated.
         bn = bases.bn
         if bn is None:
-            detail = _label(index, rec, bases, "base name (bn) of an earlier record is invalid")
-            rejects.append(_record_reject(topic, rec, _MALFORMED, detail))
+            refuse(index, rec, _MALFORMED, "base name (bn) of an earlier record is invalid")
             continue
         parts = split_name(bn if n is unset else bn + n, info)
         if type(parts) is str:
@@ -364,27 +365,23 @@ def _resolve_all(
         # Time: RFC 8428 §4.5.3, base time plus time; below 2**28 it is relative to now.
         bt = bases.bt
         if bt is None:
-            detail = _label(index, rec, bases, "base time (bt) of an earlier record is invalid")
-            rejects.append(_record_reject(topic, rec, _BAD_TIMESTAMP, detail))
+            refuse(index, rec, _BAD_TIMESTAMP, "base time (bt) of an earlier record is invalid")
             continue
         t = rec.t
         ts = bt + (0.0 if t is unset else t)  # a float even where a base was an int
         if ts < RELATIVE_TIME_LIMIT:
             ts += now
         if not MIN_EPOCH <= ts <= MAX_EPOCH:  # also false for NaN
-            detail = _label(index, rec, bases, "time is not in the years 1-9999")
-            rejects.append(_record_reject(topic, rec, _BAD_TIMESTAMP, detail))
+            refuse(index, rec, _BAD_TIMESTAMP, "time is not in the years 1-9999")
             continue
         # Value: RFC 8428 §4.5.4, base value plus value.
         bv = bases.bv
         if bv is None:
-            detail = _label(index, rec, bases, "base value (bv) of an earlier record is invalid")
-            rejects.append(_record_reject(topic, rec, _BAD_VALUE, detail))
+            refuse(index, rec, _BAD_VALUE, "base value (bv) of an earlier record is invalid")
             continue
         value = bv + v
         if not isfinite(value):
-            detail = _label(index, rec, bases, "value is not a finite number")
-            rejects.append(_record_reject(topic, rec, _BAD_VALUE, detail))
+            refuse(index, rec, _BAD_VALUE, "value is not a finite number")
             continue
         # Unit: RFC 8428 §4.5.2, the record's unit or else the base unit (SenML unit names as-is).
         unit = rec.u
@@ -392,12 +389,24 @@ def _resolve_all(
             unit = bases.bu or ""
         if not unit.isascii() and not _encodable(unit):
             # A lone surrogate (a "\\ud800" escape) would make the whole batch unencodable later.
-            detail = _label(index, rec, bases, "unit is not valid Unicode")
-            rejects.append(_record_reject(topic, rec, _MALFORMED, detail))
+            refuse(index, rec, _MALFORMED, "unit is not valid Unicode")
             continue
         sensor, metric = parts  # type: ignore[misc]
         readings.append(make(sensor, metric, ts, value, unit, district, sensor_type))
     return readings, rejects
+
+
+def _refuse(
+    rejects: list[Reject],
+    topic: str,
+    bases: _Bases,
+    index: int,
+    rec: SenMLRecord,
+    reason: str,
+    what: str,
+) -> None:
+    """Reject one record, the detail naming it."""
+    rejects.append(_record_reject(topic, rec, reason, _label(index, rec, bases, what)))
 
 
 def _label(index: int, rec: SenMLRecord, bases: _Bases, what: str) -> str:

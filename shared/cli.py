@@ -1136,16 +1136,9 @@ def demo(services: bool, rate: str) -> None:
     _run_services(rate=rate, ports=ports)
 
 
-def _run_services(*, rate: str, ports: dict[str, int]) -> None:
-    """Run worker, bridge and simulator as child processes until Ctrl-C or SIGTERM."""
-    import contextlib
-    import signal
-    import subprocess
-
-    exe = os.path.join(os.path.dirname(sys.executable), "smartcity")
-    logs = stack_dir() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    commands = {
+def _demo_commands(*, exe: str, rate: str, ports: dict[str, int]) -> dict[str, list[str]]:
+    """Return the demo's services: name -> command line."""
+    return {
         # Beat and its tasks (stale checks, window sums, roll-ups, push) in a worker of their own,
         # so that a roll-up never holds a batch back; the bulk lane in two solo workers, which
         # reserve no batch behind the one they run, at a lower CPU priority than the urgent
@@ -1175,6 +1168,18 @@ def _run_services(*, rate: str, ports: dict[str, int]) -> None:
             "15",
         ],
     }
+
+
+def _run_services(*, rate: str, ports: dict[str, int]) -> None:
+    """Run worker, bridge and simulator as child processes until Ctrl-C or SIGTERM."""
+    import contextlib
+    import signal
+    import subprocess
+
+    exe = os.path.join(os.path.dirname(sys.executable), "smartcity")
+    logs = stack_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    commands = _demo_commands(exe=exe, rate=rate, ports=ports)
     click.echo(f"4/4 starting services (logs in {logs}); Ctrl-C stops them, the stack stays up")
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, cmd in commands.items():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import click
 import pytest
 from click.testing import CliRunner
 
-from shared.cli import main
+from shared.cli import _demo_commands, main
 from shared.stack import StackState
+from shared.tasks.celery_app import QUEUES, URGENT_QUEUE
 
 
 @pytest.mark.parametrize(
@@ -83,3 +85,36 @@ def test_a_solo_worker_reserves_no_task_behind_the_one_it_runs(
     assert argv[argv.index("-P") + 1] == pool
     tail = argv[argv.index("--without-mingle") + 1 :]
     assert tail == prefetch
+
+
+def _parse(args: list[str]) -> click.Context:
+    """Parse a command line of ours down to its leaf command, as click would run it."""
+    ctx = main.make_context("smartcity", list(args))
+    command: click.Command = main
+    while isinstance(command, click.Group):
+        name, sub, rest = command.resolve_command(ctx, ctx.protected_args + ctx.args)
+        assert sub is not None, args
+        ctx = sub.make_context(name or "", rest, parent=ctx)
+        command = sub
+    return ctx
+
+
+def test_the_demo_s_services_are_valid_commands_and_serve_every_queue() -> None:
+    # `make demo` starts these minutes after install: an option renamed or a queue left without
+    # a worker fails here instead.
+    commands = _demo_commands(exe="smartcity", rate="50/s", ports={"console": 1, "api": 2})
+    served: dict[str, list[dict[str, object]]] = {}
+    workers: list[dict[str, object]] = []
+    for cmd in commands.values():
+        ctx = _parse(cmd[1:])
+        if cmd[1] == "worker":
+            workers.append(ctx.params)
+            for queue in str(ctx.params["queues"]).split(","):
+                served.setdefault(queue, []).append(ctx.params)
+    assert set(served) == set(QUEUES)
+    assert all(len(workers) == 1 for q, workers in served.items() if q != "ingest")
+    (urgent,) = served[URGENT_QUEUE]
+    assert urgent["pool"] == "solo" and urgent["nice"] == 0  # the alerts' path is not niced
+    assert len(served["ingest"]) == 2
+    assert all(w["pool"] == "solo" and w["nice"] == 10 for w in served["ingest"])
+    assert sum(bool(w["beat"]) for w in workers) == 1  # one scheduler

@@ -308,6 +308,7 @@ def ingest_batch(
     copy_rows = bytearray(_COPY_HEADER)
     pack = _COPY_ROW.pack
     pack_direct = _COPY_ROW_DIRECT.pack
+    modf = math.modf
     for i, r in enumerate(batch.readings):
         seq = base + i
         combo = (r.sensor, r.metric, r.unit, r.district, r.sensor_type)
@@ -323,7 +324,8 @@ def ingest_batch(
             key = index.get(session=session, sensor=r.sensor, metric=r.metric)
             problem = _check(r, key, now=now, oldest=oldest)
         if problem is None and key is not None:
-            us = epoch_to_us(ts)
+            frac, whole = modf(ts)  # epoch_to_us, inlined: the call cost 0.4 us a reading
+            us = int(whole) * 1_000_000 + round(frac * 1e6)
             ds = key.datastream_id
             prior = good.get((ds, us))
             if prior is None:

@@ -287,3 +287,26 @@ def _committed_then_restored(
                          "updated_at) VALUES (:d, :t, :v, :u)"),
                     {"d": key.datastream_id, "t": before[0], "v": before[1], "u": before[2]},
                 )  # fmt: skip
+
+
+@pytest.mark.parametrize("assume_new", [True, False])
+def test_stored_times_are_the_readings_rounded_as_epoch_to_us(
+    db_session: Session, index: DatastreamIndex, assume_new: bool
+) -> None:
+    # The ingest loop converts times itself (inlined for speed): it must agree with
+    # epoch_to_us, half-microseconds included, and so must what the database holds.
+    rng = random.Random(7)
+    now = time.time()
+    times = {now - 30 + rng.random() * 20 for _ in range(150)}
+    times |= {(round((now - 25) * 1e6) + k + 0.5) / 1e6 for k in range(0, 300, 3)}  # halves
+    readings = [Reading("AQ-05", "pm25", t, 12.0) for t in sorted(times)]
+    out = ingest_batch(session=db_session, batch=_batch(readings), index=index,
+                       assume_new=assume_new)  # fmt: skip
+    expected = sorted({epoch_to_us(t) for t in times})
+    assert sorted(us for _seq, _key, us, _v in out.stored) == expected
+    ds = out.stored[0][1].datastream_id
+    since = Observation.phenomenon_time >= from_us(expected[0])
+    query = select(Observation.phenomenon_time).where(Observation.datastream_id == ds, since)
+    stored = db_session.scalars(query).all()
+    # (Other tests' committed rows of this datastream may lie in the same seconds.)
+    assert set(expected) <= {to_us(t) for t in stored}

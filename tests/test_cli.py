@@ -91,10 +91,11 @@ def _parse(args: list[str]) -> click.Context:
     """Parse a command line of ours down to its leaf command, as click would run it."""
     ctx = main.make_context("smartcity", list(args))
     command: click.Command = main
+    rest = list(args)  # our groups take no options of their own: the rest starts with the name
     while isinstance(command, click.Group):
-        name, sub, rest = command.resolve_command(ctx, ctx.protected_args + ctx.args)
+        name, sub, rest = command.resolve_command(ctx, rest)
         assert sub is not None, args
-        ctx = sub.make_context(name or "", rest, parent=ctx)
+        ctx = sub.make_context(name or "", list(rest), parent=ctx)
         command = sub
     return ctx
 

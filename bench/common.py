@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -51,6 +53,11 @@ def private_stack(*, fsync: bool = False) -> Iterator[StackState]:
 
     root = REPO / ".stack-bench" / uuid.uuid4().hex[:12]
     stack = LocalStack(root / "stack", fsync=fsync)
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so that the finally below stops the stack: by
+    # default the process would die at once and leave its servers running.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     say(f"stack under {root}")
     try:
         yield stack.up(progress=lambda m: say(f"  {m}"))
@@ -58,6 +65,12 @@ def private_stack(*, fsync: bool = False) -> Iterator[StackState]:
         say("stack down (purge)")
         stack.down(purge=True)
         shutil.rmtree(root, ignore_errors=True)  # the stack purges its own folder, not ours
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    sys.exit(128 + signum)
 
 
 def seed_city(state: StackState) -> tuple[Engine, list[DatastreamKey]]:
